@@ -1,0 +1,115 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/parley-chat/parley/internal/auth"
+)
+
+// Config is Parley's configuration: flags, else PARLEY_* variables, else
+// defaults. Validate fails fast with a message naming the setting.
+type Config struct {
+	Addr        string
+	DatabaseURL string
+	DataDir     string
+	JWTSecret   string
+	JWTIssuer   string
+	JWTAudience string
+	AccessTTL   time.Duration
+	RefreshTTL  time.Duration
+	Heartbeat   time.Duration
+	CORSOrigins []string
+}
+
+// maxHeartbeat keeps heartbeats well under the SSE write deadline.
+const maxHeartbeat = 5 * time.Minute
+
+// parseConfig reads args (after the subcommand) and the environment.
+func parseConfig(name string, args []string, getenv func(string) string, stderr io.Writer) (Config, error) {
+	var c Config
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var errs []error
+	str := func(p *string, flagName, env, def, usage string) {
+		v := def
+		if e := getenv(env); e != "" {
+			v = e
+		}
+		fs.StringVar(p, flagName, v, usage+" ("+env+")")
+	}
+	dur := func(p *time.Duration, flagName, env string, def time.Duration, usage string) {
+		v := def
+		if e := getenv(env); e != "" {
+			d, err := time.ParseDuration(e)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s: %q is not a duration like 15m or 30s", env, e))
+			}
+			v = d
+		}
+		fs.DurationVar(p, flagName, v, usage+" ("+env+")")
+	}
+	var cors string
+	str(&c.Addr, "addr", "PARLEY_ADDR", ":8080", "listen address")
+	str(&c.DatabaseURL, "database-url", "PARLEY_DATABASE_URL", "", "Postgres URL; unset: a private cluster under the data dir")
+	str(&c.DataDir, "data-dir", "PARLEY_DATA_DIR", "./.parley", "where the private cluster and generated JWT secret live")
+	str(&c.JWTSecret, "jwt-secret", "PARLEY_JWT_SECRET", "", "HS256 key, at least 32 bytes; required with a database URL")
+	str(&c.JWTIssuer, "jwt-issuer", "PARLEY_JWT_ISSUER", "parley", "access token iss")
+	str(&c.JWTAudience, "jwt-audience", "PARLEY_JWT_AUDIENCE", "parley", "access token aud")
+	dur(&c.AccessTTL, "access-ttl", "PARLEY_ACCESS_TTL", 15*time.Minute, "access token lifetime")
+	dur(&c.RefreshTTL, "refresh-ttl", "PARLEY_REFRESH_TTL", 720*time.Hour, "refresh token lifetime")
+	dur(&c.Heartbeat, "heartbeat", "PARLEY_HEARTBEAT", 15*time.Second, "SSE heartbeat interval")
+	str(&cors, "cors-origins", "PARLEY_CORS_ORIGINS", "", "comma-separated allowed origins")
+	if err := fs.Parse(args); err != nil {
+		return Config{}, err
+	}
+	if fs.NArg() > 0 {
+		errs = append(errs, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " ")))
+	}
+	for _, o := range strings.Split(cors, ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			c.CORSOrigins = append(c.CORSOrigins, o)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+// validate checks the settings serve needs.
+func (c Config) validate(needSecret bool) error {
+	var errs []error
+	if c.Addr == "" {
+		errs = append(errs, errors.New("PARLEY_ADDR (-addr) must not be empty"))
+	}
+	if c.DatabaseURL == "" && c.DataDir == "" {
+		errs = append(errs, errors.New("PARLEY_DATA_DIR (-data-dir) must not be empty without PARLEY_DATABASE_URL"))
+	}
+	if needSecret && c.DatabaseURL != "" && c.JWTSecret == "" {
+		errs = append(errs, errors.New("PARLEY_JWT_SECRET (-jwt-secret) is required when PARLEY_DATABASE_URL is set"))
+	}
+	if needSecret && c.JWTSecret != "" && len(c.JWTSecret) < auth.MinSecretLen {
+		errs = append(errs, fmt.Errorf("PARLEY_JWT_SECRET (-jwt-secret) must be at least %d bytes, got %d", auth.MinSecretLen, len(c.JWTSecret)))
+	}
+	if c.JWTIssuer == "" || c.JWTAudience == "" {
+		errs = append(errs, errors.New("PARLEY_JWT_ISSUER and PARLEY_JWT_AUDIENCE must not be empty"))
+	}
+	if c.AccessTTL <= 0 {
+		errs = append(errs, errors.New("PARLEY_ACCESS_TTL (-access-ttl) must be positive"))
+	}
+	if c.RefreshTTL <= 0 {
+		errs = append(errs, errors.New("PARLEY_REFRESH_TTL (-refresh-ttl) must be positive"))
+	}
+	if c.Heartbeat <= 0 || c.Heartbeat > maxHeartbeat {
+		errs = append(errs, fmt.Errorf("PARLEY_HEARTBEAT (-heartbeat) must be between 0 and %s", maxHeartbeat))
+	}
+	return errors.Join(errs...)
+}
+
+func osGetenv(k string) string { return os.Getenv(k) }

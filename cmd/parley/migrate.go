@@ -1,0 +1,56 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/parley-chat/parley/internal/httpapi"
+	"github.com/parley-chat/parley/internal/postgres"
+)
+
+// migrate runs "parley migrate up|down|status" with serve's database
+// settings (the private cluster included); it needs no JWT secret.
+func migrate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return fmt.Errorf("want up, down or status")
+	}
+	action := args[0]
+	cfg, err := parseConfig("migrate "+action, args[1:], getenv, stderr)
+	if err != nil {
+		return err
+	}
+	if err := cfg.validate(false); err != nil {
+		return err
+	}
+	m := &Main{Config: cfg, Logger: newLogger(stderr)}
+	defer m.Close(context.WithoutCancel(ctx))
+	url := cfg.DatabaseURL
+	if url == "" {
+		if url, err = m.startCluster(ctx); err != nil {
+			return err
+		}
+	}
+	if m.pool, err = postgres.OpenPool(ctx, url, 2); err != nil {
+		return err
+	}
+	switch action {
+	case "up":
+		return postgres.Migrate(ctx, m.pool, m.Logger)
+	case "down":
+		return postgres.MigrateDown(ctx, m.pool, m.Logger)
+	case "status":
+		return postgres.MigrationStatus(ctx, m.pool, stdout)
+	}
+	return fmt.Errorf("unknown action %q: want up, down or status", action)
+}
+
+// printOpenAPI prints the API's OpenAPI 3.1 document; it needs no database.
+func printOpenAPI(w io.Writer) error {
+	b, err := httpapi.New(httpapi.Options{}).OpenAPI().YAML()
+	if err != nil {
+		return fmt.Errorf("render openapi: %w", err)
+	}
+	_, err = w.Write(b)
+	return err
+}

@@ -1,0 +1,279 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/parley-chat/parley/internal/auth"
+	"github.com/parley-chat/parley/internal/httpapi"
+	"github.com/parley-chat/parley/internal/localpg"
+	"github.com/parley-chat/parley/internal/postgres"
+	"github.com/parley-chat/parley/internal/stream"
+)
+
+// poolSize bounds each replica's database connections.
+const poolSize = 24
+
+// shutdownTimeout is how long SIGTERM waits for in-flight requests.
+const shutdownTimeout = 15 * time.Second
+
+// Main is a running Parley replica. End-to-end tests reuse it.
+type Main struct {
+	Config Config
+	Logger *slog.Logger
+
+	cluster *localpg.Cluster
+	pool    *pgxpool.Pool
+	ln      net.Listener
+	http    *http.Server
+	served  chan error
+
+	hub          *stream.Hub
+	listener     *postgres.Listener
+	stopListener context.CancelFunc
+	listenerDone chan struct{}
+	draining     atomic.Bool
+}
+
+// Open connects the database (starting the private cluster if no URL is
+// set), migrates it, and starts serving in the background.
+func (m *Main) Open(ctx context.Context) error {
+	if err := m.Config.validate(true); err != nil {
+		return err
+	}
+	url, secret, err := m.database(ctx)
+	if err != nil {
+		return err
+	}
+	if m.pool, err = postgres.OpenPool(ctx, url, poolSize); err != nil {
+		return err
+	}
+	if err := postgres.Migrate(ctx, m.pool, m.Logger); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	tokens, err := auth.NewTokens(secret, m.Config.JWTIssuer, m.Config.JWTAudience, m.Config.AccessTTL)
+	if err != nil {
+		return fmt.Errorf("PARLEY_JWT_SECRET: %w", err)
+	}
+	db := postgres.NewDB(m.pool)
+	accounts, err := auth.NewService(db, tokens, m.Config.RefreshTTL)
+	if err != nil {
+		return err
+	}
+	if err := m.startListener(ctx, url, db); err != nil {
+		return err
+	}
+	api := httpapi.New(httpapi.Options{
+		Accounts:   accounts,
+		Rooms:      db,
+		Subscriber: m.hub,
+		Events:     db,
+		Ready:      func(ctx context.Context) error { return m.ready(ctx, db) },
+		Heartbeat:  m.Config.Heartbeat,
+		Logger:     m.Logger,
+	})
+	if m.ln, err = net.Listen("tcp", m.Config.Addr); err != nil {
+		return fmt.Errorf("PARLEY_ADDR: listen on %s: %w", m.Config.Addr, err)
+	}
+	m.http = &http.Server{
+		Handler:           api,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(m.Logger.Handler(), slog.LevelWarn),
+	}
+	m.served = make(chan error, 1)
+	go func() { m.served <- m.http.Serve(m.ln) }()
+	m.Logger.Info("parley serving", "addr", m.ln.Addr().String())
+	return nil
+}
+
+// startListener starts the hub and the LISTEN loop feeding it, and waits
+// for the first LISTEN so no stream can start before events flow.
+func (m *Main) startListener(ctx context.Context, url string, db *postgres.DB) error {
+	m.hub = stream.NewHub(db, m.Logger, stream.DefaultQueueLen)
+	m.listener = postgres.NewListener(url, m.hub, m.Logger)
+	lctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	m.stopListener = cancel
+	m.listenerDone = make(chan struct{})
+	up := make(chan struct{})
+	go func() {
+		defer close(m.listenerDone)
+		m.listener.Run(lctx, up)
+	}()
+	select {
+	case <-up:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(30 * time.Second):
+		return errors.New("listener: no LISTEN connection after 30s")
+	}
+}
+
+// ready is readiness: not shutting down, the database answers and the
+// listener is connected.
+func (m *Main) ready(ctx context.Context, db *postgres.DB) error {
+	if m.draining.Load() {
+		return errors.New("shutting down")
+	}
+	if err := m.listener.Ready(); err != nil {
+		return err
+	}
+	return db.Ping(ctx)
+}
+
+// Addr is the address Parley listens on.
+func (m *Main) Addr() string { return m.ln.Addr().String() }
+
+// Close shuts down gracefully: in-flight requests finish, then the
+// database and the private cluster stop.
+func (m *Main) Close(ctx context.Context) error {
+	var errs []error
+	m.draining.Store(true)
+	if m.hub != nil {
+		// Shutdown waits for open streams without ending them: end them
+		// now so their clients reconnect to another replica.
+		m.hub.Close()
+	}
+	if m.http != nil {
+		sctx, cancel := context.WithTimeout(ctx, shutdownTimeout)
+		if err := m.http.Shutdown(sctx); err != nil {
+			errs = append(errs, fmt.Errorf("shut down http: %w", err))
+			_ = m.http.Close()
+		}
+		cancel()
+		if err := <-m.served; err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errs = append(errs, fmt.Errorf("serve: %w", err))
+		}
+	}
+	if m.stopListener != nil {
+		m.stopListener()
+		<-m.listenerDone
+	}
+	if m.pool != nil {
+		m.pool.Close()
+	}
+	if m.cluster != nil {
+		if err := m.cluster.Stop(); err != nil {
+			errs = append(errs, fmt.Errorf("stop private postgres: %w", err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Wait blocks until the server stops by itself or ctx ends.
+func (m *Main) Wait(ctx context.Context) error {
+	select {
+	case <-ctx.Done():
+		return nil
+	case err := <-m.served:
+		m.served <- err
+		return fmt.Errorf("serve: %w", err)
+	}
+}
+
+// database returns the database URL and JWT secret, starting the private
+// cluster when no URL is configured.
+func (m *Main) database(ctx context.Context) (string, []byte, error) {
+	if m.Config.DatabaseURL != "" {
+		return m.Config.DatabaseURL, []byte(m.Config.JWTSecret), nil
+	}
+	url, err := m.startCluster(ctx)
+	if err != nil {
+		return "", nil, err
+	}
+	if m.Config.JWTSecret != "" {
+		return url, []byte(m.Config.JWTSecret), nil
+	}
+	secret, err := dataDirSecret(m.Config.DataDir)
+	return url, secret, err
+}
+
+// startCluster starts the private cluster and makes sure its parley
+// database exists.
+func (m *Main) startCluster(ctx context.Context) (string, error) {
+	c, err := localpg.Start(ctx, m.Config.DataDir, m.Logger)
+	if err != nil {
+		return "", err
+	}
+	m.cluster = c
+	conn, err := pgx.Connect(ctx, c.URL("postgres"))
+	if err != nil {
+		return "", fmt.Errorf("connect to private postgres: %w", err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	_, err = conn.Exec(ctx, `CREATE DATABASE parley`)
+	if err != nil && !strings.Contains(err.Error(), "42P04") { // duplicate_database
+		return "", fmt.Errorf("create parley database: %w", err)
+	}
+	return c.URL("parley"), nil
+}
+
+// dataDirSecret reads the JWT secret kept in the data dir, generating it on
+// first use, so restarts keep sessions valid.
+func dataDirSecret(dir string) ([]byte, error) {
+	path := filepath.Join(dir, "jwt-secret")
+	if b, err := os.ReadFile(path); err == nil {
+		s := strings.TrimSpace(string(b))
+		if len(s) < auth.MinSecretLen {
+			return nil, fmt.Errorf("%s: secret shorter than %d bytes; delete it to generate a new one", path, auth.MinSecretLen)
+		}
+		return []byte(s), nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("read jwt secret: %w", err)
+	}
+	raw := make([]byte, 32)
+	if _, err := rand.Read(raw); err != nil {
+		return nil, fmt.Errorf("generate jwt secret: %w", err)
+	}
+	secret := hex.EncodeToString(raw)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("create data dir: %w", err)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, os.ErrExist) {
+		return dataDirSecret(dir) // another replica wrote it first
+	} else if err != nil {
+		return nil, fmt.Errorf("write jwt secret: %w", err)
+	}
+	defer f.Close()
+	if _, err := io.WriteString(f, secret+"\n"); err != nil {
+		return nil, fmt.Errorf("write jwt secret: %w", err)
+	}
+	return []byte(secret), nil
+}
+
+func newLogger(w io.Writer) *slog.Logger {
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: slog.LevelInfo}))
+}
+
+// serve runs a replica until ctx ends (SIGTERM or SIGINT).
+func serve(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
+	cfg, err := parseConfig("serve", args, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	m := &Main{Config: cfg, Logger: newLogger(stderr)}
+	if err := m.Open(ctx); err != nil {
+		_ = m.Close(context.WithoutCancel(ctx))
+		return err
+	}
+	waitErr := m.Wait(ctx)
+	m.Logger.Info("shutting down")
+	return errors.Join(waitErr, m.Close(context.WithoutCancel(ctx)))
+}

@@ -1,0 +1,170 @@
+package auth
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/parley-chat/parley/internal/chat"
+)
+
+// Service implements chat.AccountService over a chat.UserStore.
+type Service struct {
+	users      chat.UserStore
+	tokens     *Tokens
+	refreshTTL time.Duration
+	// dummyHash is checked against when a login names an unknown user, so
+	// unknown users and wrong passwords take the same time.
+	dummyHash string
+}
+
+var _ chat.AccountService = (*Service)(nil)
+
+// NewService returns an account service.
+func NewService(users chat.UserStore, tokens *Tokens, refreshTTL time.Duration) (*Service, error) {
+	if refreshTTL <= 0 {
+		return nil, fmt.Errorf("refresh token lifetime must be positive, got %s", refreshTTL)
+	}
+	dummy, err := HashPassword(uuid.NewString())
+	if err != nil {
+		return nil, err
+	}
+	return &Service{users: users, tokens: tokens, refreshTTL: refreshTTL, dummyHash: dummy}, nil
+}
+
+func badCredentials() error {
+	return chat.Errorf(chat.EUnauthenticated, "invalid username or password")
+}
+
+// Register creates an account and opens a session for it.
+func (s *Service) Register(ctx context.Context, username, password, displayName string) (chat.Session, error) {
+	name, err := chat.NormalizeUsername("body.username", username)
+	if err != nil {
+		return chat.Session{}, err
+	}
+	if err := checkPassword(password); err != nil {
+		return chat.Session{}, err
+	}
+	if displayName == "" {
+		displayName = name
+	} else if err := chat.CheckText("body.display_name", displayName, chat.DisplayNameMin, chat.DisplayNameMax); err != nil {
+		return chat.Session{}, err
+	}
+	hash, err := HashPassword(password)
+	if err != nil {
+		return chat.Session{}, fmt.Errorf("register: %w", err)
+	}
+	u := chat.User{ID: uuid.NewString(), Username: name, DisplayName: displayName, CreatedAt: time.Now().UTC().Truncate(time.Microsecond)}
+	if err := s.users.CreateUser(ctx, u, hash); err != nil {
+		return chat.Session{}, err
+	}
+	return s.open(ctx, u, uuid.NewString())
+}
+
+func checkPassword(p string) error {
+	if err := chat.CheckText("body.password", p, 0, chat.PasswordMax); err != nil {
+		return err
+	}
+	if n := len([]rune(p)); n < chat.PasswordMin {
+		return chat.Invalid("body.password", "password must be %d to %d characters", chat.PasswordMin, chat.PasswordMax)
+	}
+	return nil
+}
+
+// Login checks a username and password and opens a session.
+func (s *Service) Login(ctx context.Context, username, password string) (chat.Session, error) {
+	name, err := chat.NormalizeUsername("body.username", username)
+	if err != nil {
+		// Not a possible username: answer like any unknown user.
+		_, _ = CheckPassword(s.dummyHash, password)
+		return chat.Session{}, badCredentials()
+	}
+	u, hash, err := s.users.FindUserByName(ctx, name)
+	if chat.ErrorCode(err) == chat.ENotFound {
+		_, _ = CheckPassword(s.dummyHash, password)
+		return chat.Session{}, badCredentials()
+	} else if err != nil {
+		return chat.Session{}, err
+	}
+	ok, err := CheckPassword(hash, password)
+	if err != nil {
+		return chat.Session{}, fmt.Errorf("login %s: %w", u.ID, err)
+	}
+	if !ok {
+		return chat.Session{}, badCredentials()
+	}
+	return s.open(ctx, u, uuid.NewString())
+}
+
+// Refresh rotates a refresh token into a new session of the same family.
+func (s *Service) Refresh(ctx context.Context, refreshToken string) (chat.Session, error) {
+	tok, hash, err := NewRefreshToken()
+	if err != nil {
+		return chat.Session{}, err
+	}
+	next := chat.RefreshToken{Hash: hash, ExpiresAt: time.Now().Add(s.refreshTTL)}
+	userID, err := s.users.RotateRefreshToken(ctx, HashRefreshToken(refreshToken), next)
+	if err != nil {
+		return chat.Session{}, err
+	}
+	u, err := s.users.FindUserByID(ctx, userID)
+	if err != nil {
+		return chat.Session{}, err
+	}
+	return s.session(u, tok)
+}
+
+// Logout revokes the refresh token's family; unknown tokens are fine.
+func (s *Service) Logout(ctx context.Context, refreshToken string) error {
+	return s.users.RevokeRefreshFamily(ctx, HashRefreshToken(refreshToken))
+}
+
+// Authenticate checks an access token.
+func (s *Service) Authenticate(_ context.Context, accessToken string) (chat.Principal, error) {
+	return s.tokens.Parse(accessToken)
+}
+
+// FindUserByID returns a user.
+func (s *Service) FindUserByID(ctx context.Context, id string) (chat.User, error) {
+	return s.users.FindUserByID(ctx, id)
+}
+
+// FindUserByName returns a user by (case-insensitive) username.
+func (s *Service) FindUserByName(ctx context.Context, username string) (chat.User, error) {
+	name, err := chat.NormalizeUsername("path.username", username)
+	if err != nil {
+		return chat.User{}, chat.Errorf(chat.ENotFound, "user not found")
+	}
+	u, _, err := s.users.FindUserByName(ctx, name)
+	return u, err
+}
+
+// open starts a new refresh family for u and returns its first session.
+func (s *Service) open(ctx context.Context, u chat.User, familyID string) (chat.Session, error) {
+	tok, hash, err := NewRefreshToken()
+	if err != nil {
+		return chat.Session{}, err
+	}
+	rt := chat.RefreshToken{Hash: hash, FamilyID: familyID, UserID: u.ID, ExpiresAt: time.Now().Add(s.refreshTTL)}
+	if err := s.users.CreateRefreshToken(ctx, rt); err != nil {
+		return chat.Session{}, err
+	}
+	return s.session(u, tok)
+}
+
+func (s *Service) session(u chat.User, refreshToken string) (chat.Session, error) {
+	access, _, err := s.tokens.Issue(u.ID)
+	if err != nil {
+		return chat.Session{}, err
+	}
+	return chat.Session{
+		User:             u,
+		AccessToken:      access,
+		TokenType:        "Bearer",
+		ExpiresIn:        int64(s.tokens.TTL() / time.Second),
+		RefreshToken:     refreshToken,
+		RefreshExpiresIn: int64(s.refreshTTL / time.Second),
+	}, nil
+}

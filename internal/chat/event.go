@@ -1,0 +1,117 @@
+package chat
+
+import (
+	"context"
+	"time"
+)
+
+// EventType names a durable room event; it is the SSE event name.
+type EventType string
+
+// Durable room event types.
+const (
+	EventMessage      EventType = "message"
+	EventMemberJoined EventType = "member.joined"
+	EventMemberLeft   EventType = "member.left"
+	EventRoomUpdated  EventType = "room.updated"
+	EventRoomDeleted  EventType = "room.deleted"
+)
+
+// Event is one entry of a room's event log. Data is the event's JSON as
+// streams send it, encoded once when the event is recorded and shared by
+// every subscriber.
+type Event struct {
+	RoomID string
+	Seq    int64
+	Type   EventType
+	// SubjectID is the user a member event is about (or a message's
+	// author); streams use it to end a removed member's subscription.
+	SubjectID string
+	Data      []byte
+}
+
+// Ends reports whether a stream of userID ends after sending e: the room
+// was deleted, or the user left or was removed.
+func (e *Event) Ends(userID string) bool {
+	return e.Type == EventRoomDeleted || (e.Type == EventMemberLeft && e.SubjectID == userID)
+}
+
+// MemberJoined is the data of a member.joined event.
+type MemberJoined struct {
+	RoomID    string    `json:"room_id"`
+	Seq       int64     `json:"seq"`
+	User      User      `json:"user"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// LeaveReason says why a member left.
+type LeaveReason string
+
+// Leave reasons.
+const (
+	ReasonLeft    LeaveReason = "left"
+	ReasonRemoved LeaveReason = "removed"
+)
+
+// MemberLeft is the data of a member.left event.
+type MemberLeft struct {
+	RoomID    string      `json:"room_id"`
+	Seq       int64       `json:"seq"`
+	UserID    string      `json:"user_id"`
+	Reason    LeaveReason `json:"reason"`
+	CreatedAt time.Time   `json:"created_at"`
+}
+
+// RoomUpdated is the data of a room.updated event: the room after the
+// change, with the event's own seq.
+type RoomUpdated struct {
+	Room
+	Seq int64 `json:"seq"`
+}
+
+// RoomDeleted is the data of a room.deleted event.
+type RoomDeleted struct {
+	RoomID string `json:"room_id"`
+	Seq    int64  `json:"seq"`
+}
+
+// Ready is the data of the stream's ready event, sent once live.
+type Ready struct {
+	RoomID  string `json:"room_id"`
+	LastSeq int64  `json:"last_seq"`
+}
+
+// Reauth is the data of the reauth event sent when the access token expires.
+type Reauth struct {
+	Reason string `json:"reason"`
+}
+
+// EventSink receives the room events Postgres announces, in commit order.
+type EventSink interface {
+	// Publish delivers ev to the room's subscribers. An event without Data
+	// is a reference: the sink reads it from the log.
+	Publish(ctx context.Context, ev Event)
+	// Resync catches up every subscribed room from the log after
+	// announcements may have been lost (the listener reconnected).
+	Resync(ctx context.Context)
+}
+
+// Subscription is one stream's view of a room's live events.
+type Subscription interface {
+	// Events delivers the room's events in seq order, starting at or
+	// before the position given to Subscribe plus one.
+	Events() <-chan *Event
+	// Done is closed when the subscription ends: the subscriber fell
+	// behind, or the server is shutting down. Err says which.
+	Done() <-chan struct{}
+	Err() error
+	// Close ends the subscription.
+	Close()
+}
+
+// Subscriber hands out room subscriptions.
+type Subscriber interface {
+	// Subscribe registers for roomID's live events; after is the last seq
+	// the caller already has (or will read from the log itself).
+	Subscribe(roomID, userID string, after int64) (Subscription, error)
+}

@@ -1,0 +1,132 @@
+package chat
+
+import (
+	"context"
+	"time"
+)
+
+// Session is what register, login and refresh return.
+type Session struct {
+	User             User   `json:"user"`
+	AccessToken      string `json:"access_token"`
+	TokenType        string `json:"token_type"`
+	ExpiresIn        int64  `json:"expires_in"`
+	RefreshToken     string `json:"refresh_token"`
+	RefreshExpiresIn int64  `json:"refresh_expires_in"`
+}
+
+// Principal is the authenticated caller of a request.
+type Principal struct {
+	UserID    string
+	ExpiresAt time.Time
+}
+
+// AccountService registers users and manages their sessions.
+type AccountService interface {
+	Register(ctx context.Context, username, password, displayName string) (Session, error)
+	Login(ctx context.Context, username, password string) (Session, error)
+	Refresh(ctx context.Context, refreshToken string) (Session, error)
+	Logout(ctx context.Context, refreshToken string) error
+	// Authenticate checks an access token.
+	Authenticate(ctx context.Context, accessToken string) (Principal, error)
+	FindUserByID(ctx context.Context, id string) (User, error)
+	FindUserByName(ctx context.Context, username string) (User, error)
+}
+
+// RefreshToken is a stored refresh token; only its hash is kept.
+type RefreshToken struct {
+	Hash      []byte
+	FamilyID  string
+	UserID    string
+	ExpiresAt time.Time
+}
+
+// UserStore persists users and refresh tokens.
+type UserStore interface {
+	// CreateUser stores u; EConflict when the username is taken.
+	CreateUser(ctx context.Context, u User, passwordHash string) error
+	FindUserByID(ctx context.Context, id string) (User, error)
+	// FindUserByName returns the user and its password hash.
+	FindUserByName(ctx context.Context, username string) (User, string, error)
+	CreateRefreshToken(ctx context.Context, t RefreshToken) error
+	// RotateRefreshToken marks the token with oldHash used and stores next
+	// in its family, returning the family's user. An unknown, expired or
+	// revoked token is EUnauthenticated; a used one also revokes its family.
+	RotateRefreshToken(ctx context.Context, oldHash []byte, next RefreshToken) (string, error)
+	// RevokeRefreshFamily revokes the family of the token; unknown is fine.
+	RevokeRefreshFamily(ctx context.Context, hash []byte) error
+}
+
+// RoomCreate is the input of CreateRoom.
+type RoomCreate struct {
+	Name       string
+	Topic      string
+	Visibility Visibility
+}
+
+// RoomUpdate is the input of UpdateRoom; nil fields stay as they are.
+type RoomUpdate struct {
+	Name  *string
+	Topic *string
+}
+
+// RoomScope selects which rooms FindRooms lists.
+type RoomScope string
+
+// Room scopes.
+const (
+	ScopeJoined RoomScope = "joined"
+	ScopePublic RoomScope = "public"
+)
+
+// RoomFilter pages through room lists, newest first.
+type RoomFilter struct {
+	Scope  RoomScope
+	Cursor string
+	Limit  int
+}
+
+// MessagePost is the input of PostMessage.
+type MessagePost struct {
+	Body     string
+	ClientID string
+}
+
+// MessageFilter pages through history: the latest Limit messages, or with
+// Before the Limit messages just below it, or with After the first Limit
+// messages above it. At most one of Before and After is set.
+type MessageFilter struct {
+	Before *int64
+	After  *int64
+	Limit  int
+}
+
+// RoomService is everything about rooms, membership and messages. userID is
+// the caller; every method applies the room permissions (see Authorize).
+type RoomService interface {
+	FindRooms(ctx context.Context, userID string, f RoomFilter) (rooms []Room, nextCursor string, err error)
+	CreateRoom(ctx context.Context, userID string, in RoomCreate) (Room, error)
+	FindRoom(ctx context.Context, userID, roomID string) (Room, error)
+	UpdateRoom(ctx context.Context, userID, roomID string, in RoomUpdate) (Room, error)
+	DeleteRoom(ctx context.Context, userID, roomID string) error
+	JoinRoom(ctx context.Context, userID, roomID string) (Member, error)
+	LeaveRoom(ctx context.Context, userID, roomID string) error
+	FindMembers(ctx context.Context, userID, roomID string) ([]Member, error)
+	AddMember(ctx context.Context, userID, roomID, memberID string) (Member, error)
+	RemoveMember(ctx context.Context, userID, roomID, memberID string) error
+	// PostMessage returns the message and whether it was created now (false
+	// when client_id repeated with the same body).
+	PostMessage(ctx context.Context, userID, roomID string, in MessagePost) (Message, bool, error)
+	FindMessages(ctx context.Context, userID, roomID string, f MessageFilter) (msgs []Message, hasMore bool, err error)
+	// CheckStream authorizes userID to stream roomID and returns its last seq.
+	CheckStream(ctx context.Context, userID, roomID string) (lastSeq int64, err error)
+}
+
+// EventLog reads the room event log.
+type EventLog interface {
+	// ReadEvents returns up to limit events of roomID with seq > after, in
+	// seq order.
+	ReadEvents(ctx context.Context, roomID string, after int64, limit int) ([]Event, error)
+	// LastSeq returns the room's last seq.
+	LastSeq(ctx context.Context, roomID string) (int64, error)
+}

@@ -1,0 +1,137 @@
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/danielgtaylor/huma/v2"
+
+	"github.com/parley-chat/parley/internal/chat"
+)
+
+const bearerScheme = "bearer"
+
+type principalKey struct{}
+
+// principal is the authenticated caller; operations with security always
+// have one (the middleware answered 401 otherwise).
+func principal(ctx context.Context) chat.Principal {
+	p, _ := ctx.Value(principalKey{}).(chat.Principal)
+	return p
+}
+
+// queryTokenOps may take the access token from ?access_token=, for browser
+// EventSource, which cannot set headers.
+const allowQueryToken = "parley-allow-query-token"
+
+// authenticate checks the bearer token of operations that need one and puts
+// the caller into the context. The Authorization header wins over
+// ?access_token=.
+func (s *Server) authenticate(ctx huma.Context, next func(huma.Context)) {
+	o := ctx.Operation()
+	if len(o.Security) == 0 {
+		next(ctx)
+		return
+	}
+	token, ok := "", false
+	if h := ctx.Header("Authorization"); h != "" {
+		scheme, rest, found := strings.Cut(h, " ")
+		if found && strings.EqualFold(scheme, "Bearer") {
+			token, ok = strings.TrimSpace(rest), true
+		}
+		if !ok {
+			s.unauthorized(ctx, "Authorization must be \"Bearer <access_token>\"")
+			return
+		}
+	} else if o.Metadata[allowQueryToken] == true {
+		token = ctx.Query("access_token")
+		ok = token != ""
+	}
+	if !ok {
+		s.unauthorized(ctx, "missing access token")
+		return
+	}
+	if s.Accounts == nil {
+		s.unauthorized(ctx, "authentication unavailable")
+		return
+	}
+	p, err := s.Accounts.Authenticate(ctx.Context(), token)
+	if err != nil {
+		s.unauthorized(ctx, chatMessage(err))
+		return
+	}
+	next(huma.WithValue(ctx, principalKey{}, p))
+}
+
+func (s *Server) unauthorized(ctx huma.Context, msg string) {
+	ctx.SetHeader("WWW-Authenticate", `Bearer realm="parley", error="invalid_token"`)
+	_ = huma.WriteErr(s.api, ctx, http.StatusUnauthorized, msg)
+}
+
+// checkBody reads request bodies up to maxBodyBytes and refuses one that is
+// larger (413) or not valid UTF-8 (400): encoding/json would otherwise turn
+// bad bytes into U+FFFD silently and store them.
+func checkBody(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Body == nil || r.Body == http.NoBody {
+			next.ServeHTTP(w, r)
+			return
+		}
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
+		var tooBig *http.MaxBytesError
+		switch {
+		case errors.As(err, &tooBig):
+			writeProblem(w, http.StatusRequestEntityTooLarge, "request body is larger than 64 KiB")
+			return
+		case err != nil:
+			writeProblem(w, http.StatusBadRequest, "could not read the request body")
+			return
+		case !utf8.Valid(body):
+			writeProblem(w, http.StatusBadRequest, "request body is not valid UTF-8")
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		next.ServeHTTP(w, r)
+	})
+}
+
+// notFoundOrNotAllowed answers what the mux has no operation for: 405 with
+// Allow when the path exists for other methods, else 404, both as problems.
+func notFoundOrNotAllowed(mux *http.ServeMux, w http.ResponseWriter, r *http.Request) {
+	var allow []string
+	for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		if _, pattern := mux.Handler(probe); pattern != "/" && pattern != "" {
+			allow = append(allow, m)
+		}
+	}
+	if len(allow) > 0 {
+		w.Header().Set("Allow", strings.Join(allow, ", "))
+		writeProblem(w, http.StatusMethodNotAllowed, "method "+r.Method+" is not allowed here")
+		return
+	}
+	writeProblem(w, http.StatusNotFound, "no such endpoint")
+}
+
+// recoverer turns a panic into a logged 500 so no request can crash the
+// process.
+func (s *Server) recoverer(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.log.ErrorContext(r.Context(), "panic serving request", append(logAttrsFor(r), "panic", v)...)
+				writeProblem(w, http.StatusInternalServerError, "internal error")
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}

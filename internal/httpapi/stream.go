@@ -1,0 +1,266 @@
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"reflect"
+	"strconv"
+	"time"
+
+	"github.com/danielgtaylor/huma/v2"
+
+	"github.com/parley-chat/parley/internal/chat"
+)
+
+// Stream timing.
+const (
+	// retryMillis is the reconnect delay the first frame asks clients for.
+	retryMillis = 1000
+	// writeTimeout bounds one write to a client; a stalled client is cut
+	// off after it. It is above the largest heartbeat allowed.
+	writeTimeout = 10 * time.Second
+	// replayPage is how many logged events one replay read fetches.
+	replayPage = 500
+)
+
+type streamInput struct {
+	RoomPath
+	LastEventID int64  `header:"Last-Event-ID" minimum:"0" doc:"Resume after this seq (sent by EventSource on reconnect); wins over after."`
+	After       int64  `query:"after" minimum:"0" doc:"Resume after this seq: the server replays every later event, then goes live. 0 replays the room from its start."`
+	AccessToken string `query:"access_token" doc:"The access token, for browser EventSource, which cannot set headers. The Authorization header wins when both are given."`
+
+	cursor    int64
+	hasCursor bool
+}
+
+// Resolve picks the resume cursor: Last-Event-ID wins over after.
+func (in *streamInput) Resolve(ctx huma.Context) []error {
+	u := ctx.URL()
+	switch {
+	case ctx.Header("Last-Event-ID") != "":
+		in.cursor, in.hasCursor = in.LastEventID, true
+	case u.Query().Has("after"):
+		in.cursor, in.hasCursor = in.After, true
+	}
+	return nil
+}
+
+// streamEvents documents each event a stream sends, with its data type.
+var streamEvents = []struct {
+	name string
+	data any
+	doc  string
+}{
+	{"message", chat.Message{}, "A message was posted (sent without an event: line; it is SSE's default type)."},
+	{"member.joined", chat.MemberJoined{}, "A user joined or was added."},
+	{"member.left", chat.MemberLeft{}, "A user left or was removed; a removed user's own stream ends after it."},
+	{"room.updated", chat.RoomUpdated{}, "The room's name or topic changed."},
+	{"room.deleted", chat.RoomDeleted{}, "The room was deleted; the stream ends."},
+	{"ready", chat.Ready{}, "Sent once, without id, when the replay is done and the stream is live."},
+	{"reauth", chat.Reauth{}, `Sent when the access token expires ({"reason":"token_expired"}); the stream ends. Reconnect with a fresh token and Last-Event-ID.`},
+}
+
+func (s *Server) registerStream() {
+	o := authed(op("streamRoomEvents", http.MethodGet, "/v1/rooms/{room_id}/events", "Stream a room's events (Server-Sent Events)", "Streams", http.StatusOK,
+		http.StatusForbidden, http.StatusNotFound, http.StatusUnprocessableEntity, http.StatusServiceUnavailable))
+	o.Description = "Members only. Replays every durable event after the cursor (Last-Event-ID, else after), " +
+		"then sends `ready` and goes live, with no gap and no duplicate. Without a cursor the stream starts live. " +
+		"Durable events carry `id: <seq>`. A `: ping` comment goes out every heartbeat interval. The stream ends when the " +
+		"access token expires (after `reauth`), when the caller leaves or is removed (after their own `member.left`), " +
+		"when the room is deleted, when the caller falls too far behind, and when the server shuts down: reconnect " +
+		"with Last-Event-ID (or after=<last seq seen>) and nothing is missed."
+	o.Metadata = map[string]any{allowQueryToken: true}
+	o.Responses = map[string]*huma.Response{"200": {
+		Description: "An event stream.",
+		Headers: map[string]*huma.Param{
+			"Cache-Control":     {Schema: &huma.Schema{Type: huma.TypeString, Examples: []any{"no-cache"}}},
+			"X-Accel-Buffering": {Schema: &huma.Schema{Type: huma.TypeString, Examples: []any{"no"}}},
+		},
+		Content: map[string]*huma.MediaType{"text/event-stream": {Schema: s.streamSchema()}},
+	}}
+	huma.Register(s.api, o, func(ctx context.Context, in *streamInput) (*huma.StreamResponse, error) {
+		p := principal(ctx)
+		lastSeq, err := s.Rooms.CheckStream(ctx, p.UserID, in.RoomID)
+		if err != nil {
+			return nil, s.problem(ctx, err)
+		}
+		// Start from the cursor, or live; a cursor past the end starts live.
+		after := lastSeq
+		if in.hasCursor && in.cursor < lastSeq {
+			after = in.cursor
+		}
+		// Register before reading the replay, so nothing committed after
+		// the read can slip past; duplicates are dropped by seq.
+		sub, err := s.Subscriber.Subscribe(in.RoomID, p.UserID, after)
+		if err != nil {
+			return nil, s.problem(ctx, err)
+		}
+		return &huma.StreamResponse{Body: func(hctx huma.Context) {
+			defer sub.Close()
+			// humago's body writer is the http.ResponseWriter itself.
+			w, ok := hctx.BodyWriter().(http.ResponseWriter)
+			if !ok {
+				s.log.Error("stream: body writer is not an http.ResponseWriter")
+				return
+			}
+			st := &roomStream{srv: s, w: w, rc: http.NewResponseController(w), roomID: in.RoomID, userID: p.UserID, lastSent: after}
+			hctx.SetHeader("Content-Type", "text/event-stream")
+			hctx.SetHeader("Cache-Control", "no-cache")
+			hctx.SetHeader("X-Accel-Buffering", "no")
+			hctx.SetStatus(http.StatusOK)
+			st.run(hctx.Context(), sub, p.ExpiresAt)
+		}}, nil
+	})
+}
+
+// roomStream writes one subscriber's frames; only its own goroutine writes.
+type roomStream struct {
+	srv      *Server
+	w        http.ResponseWriter
+	rc       *http.ResponseController
+	buf      bytes.Buffer
+	roomID   string
+	userID   string
+	lastSent int64
+}
+
+func (st *roomStream) run(ctx context.Context, sub chat.Subscription, expires time.Time) {
+	fmt.Fprintf(&st.buf, "retry: %d\n\n", retryMillis)
+	if st.flush() != nil {
+		return
+	}
+	ended, err := st.replay(ctx)
+	if err != nil || ended {
+		return
+	}
+	ready, _ := json.Marshal(chat.Ready{RoomID: st.roomID, LastSeq: st.lastSent})
+	st.buf.WriteString("event: ready\ndata: ")
+	st.buf.Write(ready)
+	st.buf.WriteString("\n\n")
+	if st.flush() != nil {
+		return
+	}
+
+	heartbeat := time.NewTicker(st.srv.Heartbeat)
+	defer heartbeat.Stop()
+	expiry := time.NewTimer(time.Until(expires))
+	defer expiry.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-sub.Done():
+			return
+		case <-expiry.C:
+			st.buf.WriteString("event: reauth\ndata: {\"reason\":\"token_expired\"}\n\n")
+			_ = st.flush()
+			return
+		case <-heartbeat.C:
+			st.buf.WriteString(": ping\n\n")
+		case ev := <-sub.Events():
+			// Write everything already queued, then flush once.
+			for {
+				if st.write(ev) {
+					_ = st.flush()
+					return
+				}
+				select {
+				case ev = <-sub.Events():
+					continue
+				default:
+				}
+				break
+			}
+		}
+		if st.flush() != nil {
+			return
+		}
+	}
+}
+
+// replay sends the logged events after lastSent, page by page; ended
+// reports that one of them ends the stream.
+func (st *roomStream) replay(ctx context.Context) (ended bool, err error) {
+	for {
+		evs, err := st.srv.Events.ReadEvents(ctx, st.roomID, st.lastSent, replayPage)
+		if err != nil {
+			st.srv.log.WarnContext(ctx, "replay room events", "room_id", st.roomID, "err", err)
+			return false, err
+		}
+		for i := range evs {
+			if st.write(&evs[i]) {
+				_ = st.flush()
+				return true, nil
+			}
+		}
+		if err := st.flush(); err != nil {
+			return false, err
+		}
+		if len(evs) < replayPage {
+			return false, nil
+		}
+	}
+}
+
+// write buffers ev unless it was already sent, and reports whether the
+// stream ends after it. Data is JSON, which never holds a raw newline, so
+// a body cannot inject frames.
+func (st *roomStream) write(ev *chat.Event) (ends bool) {
+	if ev.Seq <= st.lastSent {
+		return false
+	}
+	st.lastSent = ev.Seq
+	st.buf.WriteString("id: ")
+	st.buf.WriteString(strconv.FormatInt(ev.Seq, 10))
+	if ev.Type != chat.EventMessage {
+		st.buf.WriteString("\nevent: ")
+		st.buf.WriteString(string(ev.Type))
+	}
+	st.buf.WriteString("\ndata: ")
+	st.buf.Write(ev.Data)
+	st.buf.WriteString("\n\n")
+	return ev.Ends(st.userID)
+}
+
+// flush writes the buffered frames within writeTimeout and flushes them.
+func (st *roomStream) flush() error {
+	if st.buf.Len() == 0 {
+		return nil
+	}
+	_ = st.rc.SetWriteDeadline(time.Now().Add(writeTimeout))
+	if _, err := st.w.Write(st.buf.Bytes()); err != nil {
+		return err
+	}
+	st.buf.Reset()
+	return st.rc.Flush()
+}
+
+// streamSchema documents the stream as SSE frames, one schema per event.
+func (s *Server) streamSchema() *huma.Schema {
+	reg := s.api.OpenAPI().Components.Schemas
+	var frames []*huma.Schema
+	for _, e := range streamEvents {
+		props := map[string]*huma.Schema{
+			"event": {Type: huma.TypeString, Description: "The event name.", Enum: []any{e.name}},
+			"data":  reg.Schema(reflect.TypeOf(e.data), true, e.name),
+		}
+		required := []string{"data"}
+		if e.name != "ready" && e.name != "reauth" {
+			props["id"] = &huma.Schema{Type: huma.TypeInteger, Description: "The event's seq."}
+			required = append(required, "id")
+		}
+		if e.name != "message" {
+			required = append(required, "event")
+		}
+		frames = append(frames, &huma.Schema{Title: "Event " + e.name, Description: e.doc, Type: huma.TypeObject, Properties: props, Required: required})
+	}
+	return &huma.Schema{
+		Title:       "Server-Sent Events",
+		Description: "A text/event-stream; each item is one SSE frame. The first frame sets retry:. Comment frames (: ping) keep the connection alive.",
+		Type:        huma.TypeArray,
+		Items:       &huma.Schema{OneOf: frames},
+	}
+}

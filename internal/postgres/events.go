@@ -1,0 +1,94 @@
+package postgres
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"strconv"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/parley-chat/parley/internal/chat"
+)
+
+var _ chat.EventLog = (*DB)(nil)
+
+// NotifyChannel is the one channel every replica LISTENs on.
+const NotifyChannel = "parley_events"
+
+// maxInlinePayload keeps NOTIFY payloads under Postgres's 8000-byte limit;
+// larger events are announced by reference and read from the log.
+const maxInlinePayload = 7900
+
+// EncodeNotification is the NOTIFY payload for ev: a header line
+// "room_id seq type subject_id" and, when it fits, the event's data after a
+// newline. Without data it is a reference to the log.
+func EncodeNotification(ev chat.Event) string {
+	head := ev.RoomID + " " + strconv.FormatInt(ev.Seq, 10) + " " + string(ev.Type) + " " + ev.SubjectID
+	if len(head)+1+len(ev.Data) > maxInlinePayload {
+		return head
+	}
+	return head + "\n" + string(ev.Data)
+}
+
+// DecodeNotification parses a payload made by EncodeNotification; inline
+// reports whether it carried the data.
+func DecodeNotification(payload string) (ev chat.Event, inline bool, err error) {
+	head, data, inline := bytes.Cut([]byte(payload), []byte("\n"))
+	fields := bytes.Split(head, []byte(" "))
+	if len(fields) != 4 {
+		return chat.Event{}, false, fmt.Errorf("decode notification: %d header fields", len(fields))
+	}
+	seq, err := strconv.ParseInt(string(fields[1]), 10, 64)
+	if err != nil || seq <= 0 {
+		return chat.Event{}, false, fmt.Errorf("decode notification: bad seq %q", fields[1])
+	}
+	ev = chat.Event{RoomID: string(fields[0]), Seq: seq, Type: chat.EventType(fields[2]), SubjectID: string(fields[3])}
+	if inline {
+		ev.Data = data
+	}
+	return ev, inline, nil
+}
+
+// ReadEvents returns up to limit events of a room after seq after, in order.
+// Deleted rooms keep their log, so this reads them too.
+func (db *DB) ReadEvents(ctx context.Context, roomID string, after int64, limit int) ([]chat.Event, error) {
+	if !validID(roomID) {
+		return nil, roomNotFound()
+	}
+	rows, err := db.pool.Query(ctx, `SELECT room_id, seq, type, COALESCE(subject_id::text, ''), data FROM room_events
+		WHERE room_id = $1 AND seq > $2 ORDER BY seq LIMIT $3`, roomID, after, limit)
+	if err != nil {
+		return nil, dbError(err, "read events")
+	}
+	evs, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (chat.Event, error) {
+		var ev chat.Event
+		var typ, data string
+		err := row.Scan(&ev.RoomID, &ev.Seq, &typ, &ev.SubjectID, &data)
+		ev.Type, ev.Data = chat.EventType(typ), []byte(data)
+		return ev, err
+	})
+	return evs, dbError(err, "read events")
+}
+
+// LastSeq returns the room's last seq, deleted rooms included.
+func (db *DB) LastSeq(ctx context.Context, roomID string) (int64, error) {
+	if !validID(roomID) {
+		return 0, roomNotFound()
+	}
+	var seq int64
+	err := db.pool.QueryRow(ctx, `SELECT last_seq FROM rooms WHERE id = $1`, roomID).Scan(&seq)
+	if chat.ErrorCode(dbError(err, "")) == chat.ENotFound {
+		return 0, roomNotFound()
+	}
+	return seq, dbError(err, "read last seq")
+}
+
+// CheckStream authorizes the caller to stream a room: members only.
+func (db *DB) CheckStream(ctx context.Context, userID, roomID string) (int64, error) {
+	room, role, err := loadRoom(ctx, db.pool, roomID, userID, false)
+	if err != nil {
+		return 0, err
+	}
+	return room.LastSeq, chat.Authorize(room.Visibility, role, chat.NeedMember)
+}

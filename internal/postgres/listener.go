@@ -1,0 +1,119 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/parley-chat/parley/internal/chat"
+)
+
+// Listener holds this replica's one dedicated LISTEN connection and hands
+// every announced room event to a sink, in commit order. When the
+// connection drops it reconnects with backoff, LISTENs again, and has the
+// sink resync from the log, since notifications sent meanwhile are gone.
+type Listener struct {
+	url       string
+	sink      chat.EventSink
+	logger    *slog.Logger
+	connected atomic.Bool
+	conn      atomic.Pointer[pgx.Conn]
+}
+
+// NewListener returns a listener for the database at url.
+func NewListener(url string, sink chat.EventSink, logger *slog.Logger) *Listener {
+	return &Listener{url: url, sink: sink, logger: logger}
+}
+
+// Connected reports whether the LISTEN connection is up.
+func (l *Listener) Connected() bool { return l.connected.Load() }
+
+// Backend returns the LISTEN connection's server process id, 0 when down.
+func (l *Listener) Backend() uint32 {
+	if c := l.conn.Load(); c != nil {
+		return c.PgConn().PID()
+	}
+	return 0
+}
+
+// Run listens until ctx ends. ready is closed once the first LISTEN is in
+// place, so a replica can wait for it before serving streams.
+func (l *Listener) Run(ctx context.Context, ready chan<- struct{}) {
+	backoff := 50 * time.Millisecond
+	first := true
+	for ctx.Err() == nil {
+		err := l.session(ctx, !first, func() {
+			if first {
+				first = false
+				close(ready)
+			}
+			backoff = 50 * time.Millisecond
+		})
+		if ctx.Err() != nil {
+			return
+		}
+		l.logger.Warn("listener disconnected; reconnecting", "err", err, "backoff", backoff)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 2*time.Second)
+	}
+}
+
+// session runs one connection: connect, LISTEN, resync if this is a
+// reconnect, then deliver notifications until the connection fails.
+func (l *Listener) session(ctx context.Context, resync bool, up func()) error {
+	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	conn, err := pgx.Connect(cctx, l.url)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("connect: %w", err)
+	}
+	defer func() {
+		l.connected.Store(false)
+		l.conn.Store(nil)
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+		defer cancel()
+		_ = conn.Close(cctx)
+	}()
+	if _, err := conn.Exec(ctx, "LISTEN "+NotifyChannel); err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	l.conn.Store(conn)
+	l.connected.Store(true)
+	l.logger.Info("listener connected", "backend_pid", conn.PgConn().PID())
+	up()
+	if resync {
+		l.sink.Resync(ctx)
+	}
+	for {
+		n, err := conn.WaitForNotification(ctx)
+		if err != nil {
+			return fmt.Errorf("wait for notification: %w", err)
+		}
+		ev, _, err := DecodeNotification(n.Payload)
+		if err != nil {
+			l.logger.Error("bad notification", "err", err)
+			continue
+		}
+		l.sink.Publish(ctx, ev)
+	}
+}
+
+// errListenerDown is what readiness reports while the listener reconnects.
+var errListenerDown = errors.New("listener down")
+
+// Ready reports the listener's state as readiness does.
+func (l *Listener) Ready() error {
+	if !l.Connected() {
+		return &chat.Error{Code: chat.EUnavailable, Message: "event listener is reconnecting", Err: errListenerDown}
+	}
+	return nil
+}

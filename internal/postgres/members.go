@@ -1,0 +1,145 @@
+package postgres
+
+import (
+	"context"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/parley-chat/parley/internal/chat"
+)
+
+func findMember(ctx context.Context, tx pgx.Tx, roomID, userID string) (chat.Member, error) {
+	var m chat.Member
+	u, err := scanUser(tx.QueryRow(ctx, `SELECT `+userCols+`, m.role, m.joined_at FROM room_members m
+		JOIN users u ON u.id = m.user_id WHERE m.room_id = $1 AND m.user_id = $2`, roomID, userID), &m.Role, &m.JoinedAt)
+	m.User, m.JoinedAt = u, m.JoinedAt.UTC()
+	return m, err
+}
+
+// addMember inserts userID as a member of the locked room and records
+// member.joined. The user must exist.
+func addMember(ctx context.Context, tx pgx.Tx, room *chat.Room, userID string) (chat.Member, error) {
+	u, err := scanUser(tx.QueryRow(ctx, `SELECT `+userCols+` FROM users u WHERE u.id = $1`, userID))
+	if err != nil {
+		return chat.Member{}, userError(err)
+	}
+	at := now()
+	if _, err := tx.Exec(ctx, `INSERT INTO room_members (room_id, user_id, role, joined_at) VALUES ($1, $2, 'member', $3)`,
+		room.ID, userID, at); err != nil {
+		return chat.Member{}, dbError(err, "insert member")
+	}
+	room.MemberCount++
+	_, err = appendEvent(ctx, tx, room, chat.EventMemberJoined, userID, "", at, func(seq int64) any {
+		return chat.MemberJoined{RoomID: room.ID, Seq: seq, User: u, CreatedAt: at}
+	})
+	return chat.Member{User: u, Role: chat.RoleMember, JoinedAt: at}, err
+}
+
+// removeMember deletes userID's membership of the locked room and records
+// member.left.
+func removeMember(ctx context.Context, tx pgx.Tx, room *chat.Room, userID string, reason chat.LeaveReason) error {
+	if _, err := tx.Exec(ctx, `DELETE FROM room_members WHERE room_id = $1 AND user_id = $2`, room.ID, userID); err != nil {
+		return dbError(err, "delete member")
+	}
+	room.MemberCount--
+	at := now()
+	_, err := appendEvent(ctx, tx, room, chat.EventMemberLeft, userID, "", at, func(seq int64) any {
+		return chat.MemberLeft{RoomID: room.ID, Seq: seq, UserID: userID, Reason: reason, CreatedAt: at}
+	})
+	return err
+}
+
+// JoinRoom makes the caller a member of a public room; joining again
+// returns the existing membership and records nothing.
+func (db *DB) JoinRoom(ctx context.Context, userID, roomID string) (chat.Member, error) {
+	var m chat.Member
+	err := db.change(ctx, userID, roomID, chat.NeedVisible, func(tx pgx.Tx, room *chat.Room, role chat.Role) error {
+		var err error
+		if role != "" {
+			m, err = findMember(ctx, tx, room.ID, userID)
+			return dbError(err, "find member")
+		}
+		m, err = addMember(ctx, tx, room, userID)
+		return err
+	})
+	return m, err
+}
+
+// LeaveRoom ends the caller's membership; the owner cannot leave.
+func (db *DB) LeaveRoom(ctx context.Context, userID, roomID string) error {
+	return db.change(ctx, userID, roomID, chat.NeedVisible, func(tx pgx.Tx, room *chat.Room, role chat.Role) error {
+		switch role {
+		case "":
+			return chat.Errorf(chat.ENotFound, "you are not a member of this room")
+		case chat.RoleOwner:
+			return chat.Errorf(chat.EConflict, "the owner cannot leave the room; delete it instead")
+		}
+		return removeMember(ctx, tx, room, userID, chat.ReasonLeft)
+	})
+}
+
+// FindMembers lists a room's members, oldest first.
+func (db *DB) FindMembers(ctx context.Context, userID, roomID string) ([]chat.Member, error) {
+	var members []chat.Member
+	err := db.inTx(ctx, func(tx pgx.Tx) error {
+		room, role, err := loadRoom(ctx, tx, roomID, userID, false)
+		if err != nil {
+			return err
+		}
+		if err := chat.Authorize(room.Visibility, role, chat.NeedMember); err != nil {
+			return err
+		}
+		rows, err := tx.Query(ctx, `SELECT `+userCols+`, m.role, m.joined_at FROM room_members m
+			JOIN users u ON u.id = m.user_id WHERE m.room_id = $1 ORDER BY m.joined_at, u.username`, room.ID)
+		if err != nil {
+			return dbError(err, "list members")
+		}
+		members, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (chat.Member, error) {
+			var m chat.Member
+			var joined time.Time
+			u, err := scanUser(row, &m.Role, &joined)
+			m.User, m.JoinedAt = u, joined.UTC()
+			return m, err
+		})
+		return dbError(err, "list members")
+	})
+	return members, err
+}
+
+// AddMember lets the owner add a user; adding a member again changes nothing.
+func (db *DB) AddMember(ctx context.Context, userID, roomID, memberID string) (chat.Member, error) {
+	var m chat.Member
+	err := db.change(ctx, userID, roomID, chat.NeedOwner, func(tx pgx.Tx, room *chat.Room, _ chat.Role) error {
+		if !validID(memberID) {
+			return chat.Errorf(chat.ENotFound, "user not found")
+		}
+		var err error
+		m, err = findMember(ctx, tx, room.ID, memberID)
+		if chat.ErrorCode(dbError(err, "")) != chat.ENotFound {
+			return dbError(err, "find member")
+		}
+		m, err = addMember(ctx, tx, room, memberID)
+		return err
+	})
+	return m, err
+}
+
+// RemoveMember lets the owner remove a member other than themselves.
+func (db *DB) RemoveMember(ctx context.Context, userID, roomID, memberID string) error {
+	return db.change(ctx, userID, roomID, chat.NeedOwner, func(tx pgx.Tx, room *chat.Room, _ chat.Role) error {
+		if memberID == room.OwnerID {
+			return chat.Errorf(chat.EConflict, "the owner cannot be removed from the room")
+		}
+		if !validID(memberID) {
+			return chat.Errorf(chat.ENotFound, "member not found")
+		}
+		if _, err := findMember(ctx, tx, room.ID, memberID); err != nil {
+			if chat.ErrorCode(dbError(err, "")) == chat.ENotFound {
+				return chat.Errorf(chat.ENotFound, "member not found")
+			}
+			return dbError(err, "find member")
+		}
+		return removeMember(ctx, tx, room, memberID, chat.ReasonRemoved)
+	})
+}

@@ -1,0 +1,122 @@
+// Package postgres implements Parley's stores on PostgreSQL with pgx: users
+// and refresh tokens, rooms and membership, the room event log with its
+// NOTIFY announcements, the LISTEN loop, and migrations.
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/parley-chat/parley/internal/chat"
+)
+
+// DB is Parley's Postgres store.
+type DB struct {
+	pool *pgxpool.Pool
+}
+
+// NewDB wraps an open pool.
+func NewDB(pool *pgxpool.Pool) *DB { return &DB{pool: pool} }
+
+// Pool returns the underlying pool.
+func (db *DB) Pool() *pgxpool.Pool { return db.pool }
+
+// OpenPool connects a pool of at most maxConns connections and checks it.
+func OpenPool(ctx context.Context, url string, maxConns int32) (*pgxpool.Pool, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("parse database url: %w", err)
+	}
+	cfg.MaxConns = maxConns
+	cfg.MinConns = 1
+	cfg.HealthCheckPeriod = 5 * time.Second
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("open database pool: %w", err)
+	}
+	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := pool.Ping(pingCtx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("connect to database: %w", err)
+	}
+	return pool, nil
+}
+
+// Ping checks the database answers.
+func (db *DB) Ping(ctx context.Context) error {
+	if err := db.pool.Ping(ctx); err != nil {
+		return &chat.Error{Code: chat.EUnavailable, Message: "database unavailable", Err: err}
+	}
+	return nil
+}
+
+// inTx runs fn in a transaction, committing when it returns nil.
+func (db *DB) inTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
+	tx, err := db.pool.Begin(ctx)
+	if err != nil {
+		return dbError(err, "begin transaction")
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // after commit it is a no-op
+	if err := fn(tx); err != nil {
+		return err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return dbError(err, "commit")
+	}
+	return nil
+}
+
+// dbError translates a Postgres or pgx error into a chat.Error. It is the
+// one place that knows SQLSTATE codes; chat errors pass through.
+func dbError(err error, what string) error {
+	if err == nil {
+		return nil
+	}
+	var ce *chat.Error
+	if errors.As(err, &ce) {
+		return err
+	}
+	if errors.Is(err, pgx.ErrNoRows) {
+		return &chat.Error{Code: chat.ENotFound, Message: "not found", Err: err}
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch pgErr.Code {
+		case "23505": // unique_violation
+			return &chat.Error{Code: chat.EConflict, Message: "already exists", Err: fmt.Errorf("%s: %w", what, err)}
+		case "23503": // foreign_key_violation
+			return &chat.Error{Code: chat.ENotFound, Message: "not found", Err: fmt.Errorf("%s: %w", what, err)}
+		case "57P01", "57P02", "57P03", "53300": // shutdown, crash, cannot connect now, too many connections
+			return &chat.Error{Code: chat.EUnavailable, Message: "database unavailable", Err: fmt.Errorf("%s: %w", what, err)}
+		}
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	if pgconn.SafeToRetry(err) || isConnError(err) {
+		return &chat.Error{Code: chat.EUnavailable, Message: "database unavailable", Err: fmt.Errorf("%s: %w", what, err)}
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
+
+func isConnError(err error) bool {
+	var connErr *pgconn.ConnectError
+	return errors.As(err, &connErr) || pgconn.Timeout(err)
+}
+
+// validID reports whether id can name a row: ids are UUIDs, anything else
+// names nothing.
+func validID(id string) bool {
+	_, err := uuid.Parse(id)
+	return err == nil
+}
+
+func now() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }

@@ -1,0 +1,260 @@
+package postgres
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/parley-chat/parley/internal/chat"
+)
+
+var _ chat.RoomService = (*DB)(nil)
+
+const roomCols = `r.id, r.name, r.topic, r.visibility, r.owner_id, r.member_count, r.last_seq, r.created_at`
+
+func scanRoom(row pgx.Row, extra ...any) (chat.Room, error) {
+	var r chat.Room
+	err := row.Scan(append([]any{&r.ID, &r.Name, &r.Topic, &r.Visibility, &r.OwnerID, &r.MemberCount, &r.LastSeq, &r.CreatedAt}, extra...)...)
+	r.CreatedAt = r.CreatedAt.UTC()
+	return r, err
+}
+
+// querier is a pool or a transaction.
+type querier interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
+func roomNotFound() error { return chat.Errorf(chat.ENotFound, "room not found") }
+
+// loadRoom reads a live room and the caller's role in it ("" for none). With
+// lock it takes the room's row lock first, which serializes every change to
+// the room and so makes commit order equal seq order.
+func loadRoom(ctx context.Context, q querier, roomID, userID string, lock bool) (chat.Room, chat.Role, error) {
+	if !validID(roomID) {
+		return chat.Room{}, "", roomNotFound()
+	}
+	sql := `SELECT ` + roomCols + `, COALESCE(m.role, '') FROM rooms r
+		LEFT JOIN room_members m ON m.room_id = r.id AND m.user_id = $2
+		WHERE r.id = $1 AND r.deleted_at IS NULL`
+	if lock {
+		sql += ` FOR NO KEY UPDATE OF r`
+	}
+	var role chat.Role
+	room, err := scanRoom(q.QueryRow(ctx, sql, roomID, userID), &role)
+	if err != nil {
+		if chat.ErrorCode(dbError(err, "")) == chat.ENotFound {
+			return chat.Room{}, "", roomNotFound()
+		}
+		return chat.Room{}, "", dbError(err, "load room")
+	}
+	return room, role, nil
+}
+
+// change runs fn on the locked room in a transaction after checking that the
+// caller's role satisfies need.
+func (db *DB) change(ctx context.Context, userID, roomID string, need chat.Need, fn func(tx pgx.Tx, room *chat.Room, role chat.Role) error) error {
+	return db.inTx(ctx, func(tx pgx.Tx) error {
+		room, role, err := loadRoom(ctx, tx, roomID, userID, true)
+		if err != nil {
+			return err
+		}
+		if err := chat.Authorize(room.Visibility, role, need); err != nil {
+			return err
+		}
+		return fn(tx, &room, role)
+	})
+}
+
+// appendEvent records the room's next event in tx: it takes seq
+// room.LastSeq+1 (the caller holds the room lock), stores the room's new
+// counters, inserts the event and announces it with pg_notify, all in one
+// statement. data builds the event JSON from its seq.
+func appendEvent(ctx context.Context, tx pgx.Tx, room *chat.Room, typ chat.EventType, subjectID, clientID string, at time.Time, data func(seq int64) any) (chat.Event, error) {
+	room.LastSeq++
+	b, err := json.Marshal(data(room.LastSeq))
+	if err != nil {
+		return chat.Event{}, fmt.Errorf("encode %s event: %w", typ, err)
+	}
+	ev := chat.Event{RoomID: room.ID, Seq: room.LastSeq, Type: typ, SubjectID: subjectID, Data: b}
+	var subject, client *string
+	if subjectID != "" {
+		subject = &subjectID
+	}
+	if clientID != "" {
+		client = &clientID
+	}
+	_, err = tx.Exec(ctx, `WITH r AS (
+			UPDATE rooms SET last_seq = $2, member_count = $8 WHERE id = $1
+		), e AS (
+			INSERT INTO room_events (room_id, seq, type, data, subject_id, client_id, created_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7)
+		)
+		SELECT pg_notify('`+NotifyChannel+`', $9)`,
+		room.ID, room.LastSeq, string(typ), string(b), subject, client, at, room.MemberCount, EncodeNotification(ev))
+	if err != nil {
+		return chat.Event{}, dbError(err, "append "+string(typ)+" event")
+	}
+	return ev, nil
+}
+
+// CreateRoom creates a room owned by userID, recording the owner's
+// member.joined as seq 1.
+func (db *DB) CreateRoom(ctx context.Context, userID string, in chat.RoomCreate) (chat.Room, error) {
+	if err := checkRoomFields(&in.Name, &in.Topic); err != nil {
+		return chat.Room{}, err
+	}
+	if in.Visibility != chat.Public && in.Visibility != chat.Private {
+		return chat.Room{}, chat.Invalid("body.visibility", `visibility must be "public" or "private"`)
+	}
+	at := now()
+	room := chat.Room{ID: uuid.NewString(), Name: in.Name, Topic: in.Topic, Visibility: in.Visibility, OwnerID: userID, MemberCount: 1, CreatedAt: at}
+	err := db.inTx(ctx, func(tx pgx.Tx) error {
+		owner, err := scanUser(tx.QueryRow(ctx, `SELECT `+userCols+` FROM users u WHERE u.id = $1`, userID))
+		if err != nil {
+			return userError(err)
+		}
+		if _, err := tx.Exec(ctx,
+			`INSERT INTO rooms (id, name, topic, visibility, owner_id, member_count, created_at) VALUES ($1, $2, $3, $4, $5, 1, $6)`,
+			room.ID, room.Name, room.Topic, string(room.Visibility), userID, at); err != nil {
+			return dbError(err, "insert room")
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO room_members (room_id, user_id, role, joined_at) VALUES ($1, $2, 'owner', $3)`,
+			room.ID, userID, at); err != nil {
+			return dbError(err, "insert owner")
+		}
+		_, err = appendEvent(ctx, tx, &room, chat.EventMemberJoined, userID, "", at, func(seq int64) any {
+			return chat.MemberJoined{RoomID: room.ID, Seq: seq, User: owner, CreatedAt: at}
+		})
+		return err
+	})
+	return room, err
+}
+
+func checkRoomFields(name, topic *string) error {
+	if name != nil {
+		if err := chat.CheckText("body.name", *name, chat.RoomNameMin, chat.RoomNameMax); err != nil {
+			return err
+		}
+	}
+	if topic != nil {
+		return chat.CheckText("body.topic", *topic, 0, chat.TopicMax)
+	}
+	return nil
+}
+
+// FindRoom returns a room the caller may see.
+func (db *DB) FindRoom(ctx context.Context, userID, roomID string) (chat.Room, error) {
+	room, role, err := loadRoom(ctx, db.pool, roomID, userID, false)
+	if err != nil {
+		return chat.Room{}, err
+	}
+	return room, chat.Authorize(room.Visibility, role, chat.NeedVisible)
+}
+
+// FindRooms lists rooms newest first. The cursor is opaque: the creation
+// time and id of the last room of the previous page.
+func (db *DB) FindRooms(ctx context.Context, userID string, f chat.RoomFilter) ([]chat.Room, string, error) {
+	at, id, err := decodeCursor(f.Cursor)
+	if err != nil {
+		return nil, "", err
+	}
+	var sql string
+	args := []any{at, id, f.Limit + 1, userID}
+	switch f.Scope {
+	case chat.ScopeJoined, "":
+		sql = `SELECT ` + roomCols + ` FROM rooms r JOIN room_members m ON m.room_id = r.id AND m.user_id = $4
+			WHERE r.deleted_at IS NULL AND (r.created_at, r.id) < ($1, $2)
+			ORDER BY r.created_at DESC, r.id DESC LIMIT $3`
+	case chat.ScopePublic:
+		sql = `SELECT ` + roomCols + ` FROM rooms r
+			WHERE r.visibility = 'public' AND r.deleted_at IS NULL AND (r.created_at, r.id) < ($1, $2)
+			ORDER BY r.created_at DESC, r.id DESC LIMIT $3`
+		args = args[:3]
+	default:
+		return nil, "", chat.Invalid("query.scope", `scope must be "joined" or "public"`)
+	}
+	rows, err := db.pool.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, "", dbError(err, "list rooms")
+	}
+	rooms, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (chat.Room, error) { return scanRoom(row) })
+	if err != nil {
+		return nil, "", dbError(err, "list rooms")
+	}
+	next := ""
+	if len(rooms) > f.Limit {
+		rooms = rooms[:f.Limit]
+		last := rooms[len(rooms)-1]
+		next = encodeCursor(last.CreatedAt, last.ID)
+	}
+	return rooms, next, nil
+}
+
+func encodeCursor(at time.Time, id string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(at.UnixMicro(), 10) + "," + id))
+}
+
+func decodeCursor(c string) (time.Time, string, error) {
+	if c == "" {
+		return time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC), "ffffffff-ffff-ffff-ffff-ffffffffffff", nil
+	}
+	bad := chat.Invalid("query.cursor", "cursor is not one this server returned")
+	b, err := base64.RawURLEncoding.DecodeString(c)
+	if err != nil {
+		return time.Time{}, "", bad
+	}
+	micros, id, ok := strings.Cut(string(b), ",")
+	n, err := strconv.ParseInt(micros, 10, 64)
+	if !ok || err != nil || n < 0 || !validID(id) {
+		return time.Time{}, "", bad
+	}
+	return time.UnixMicro(n).UTC(), id, nil
+}
+
+// UpdateRoom changes a room's name or topic and records room.updated.
+func (db *DB) UpdateRoom(ctx context.Context, userID, roomID string, in chat.RoomUpdate) (chat.Room, error) {
+	if err := checkRoomFields(in.Name, in.Topic); err != nil {
+		return chat.Room{}, err
+	}
+	var out chat.Room
+	err := db.change(ctx, userID, roomID, chat.NeedOwner, func(tx pgx.Tx, room *chat.Room, _ chat.Role) error {
+		if in.Name != nil {
+			room.Name = *in.Name
+		}
+		if in.Topic != nil {
+			room.Topic = *in.Topic
+		}
+		if _, err := tx.Exec(ctx, `UPDATE rooms SET name = $2, topic = $3 WHERE id = $1`, room.ID, room.Name, room.Topic); err != nil {
+			return dbError(err, "update room")
+		}
+		_, err := appendEvent(ctx, tx, room, chat.EventRoomUpdated, "", "", now(), func(seq int64) any {
+			r := *room
+			r.LastSeq = seq
+			return chat.RoomUpdated{Room: r, Seq: seq}
+		})
+		out = *room
+		return err
+	})
+	return out, err
+}
+
+// DeleteRoom soft-deletes a room, keeping its log, and records room.deleted.
+func (db *DB) DeleteRoom(ctx context.Context, userID, roomID string) error {
+	return db.change(ctx, userID, roomID, chat.NeedOwner, func(tx pgx.Tx, room *chat.Room, _ chat.Role) error {
+		if _, err := tx.Exec(ctx, `UPDATE rooms SET deleted_at = now() WHERE id = $1`, room.ID); err != nil {
+			return dbError(err, "delete room")
+		}
+		_, err := appendEvent(ctx, tx, room, chat.EventRoomDeleted, "", "", now(), func(seq int64) any {
+			return chat.RoomDeleted{RoomID: room.ID, Seq: seq}
+		})
+		return err
+	})
+}
