@@ -1,0 +1,379 @@
+// Package e2e runs Parley as users meet it: real `parley serve` processes
+// built from cmd/parley, on a real Postgres database per test, spoken to over
+// HTTP and SSE. The test packages below it use these helpers.
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/parley-chat/parley/internal/chat"
+	"github.com/parley-chat/parley/internal/pgtest"
+)
+
+// binary is the parley binary built for this test process by Main.
+var binary string
+
+// Main builds cmd/parley, then runs the tests with pgtest's database server.
+func Main(m *testing.M) {
+	dir, err := os.MkdirTemp("", "parley-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		os.Exit(1)
+	}
+	binary = filepath.Join(dir, "parley")
+	_, file, _, _ := runtime.Caller(0)
+	root := filepath.Join(filepath.Dir(file), "..", "..")
+	build := exec.Command("go", "build", "-race", "-o", binary, "./cmd/parley")
+	build.Dir = root
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e: build parley:", err)
+		os.Exit(1)
+	}
+	defer os.RemoveAll(dir)
+	pgtest.Main(m)
+}
+
+// Binary is the path of the parley binary under test.
+func Binary() string { return binary }
+
+// Secret returns a random JWT secret for a test's replicas.
+func Secret(tb testing.TB) string {
+	tb.Helper()
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		tb.Fatal(err)
+	}
+	return hex.EncodeToString(b)
+}
+
+// Cluster is a test's database and the replicas serving it.
+type Cluster struct {
+	DatabaseURL string
+	Secret      string
+	Env         []string
+}
+
+// NewCluster gives a test a fresh database and secret; env holds extra
+// PARLEY_* settings for every replica.
+func NewCluster(tb testing.TB, env ...string) *Cluster {
+	tb.Helper()
+	return &Cluster{DatabaseURL: pgtest.NewDB(tb), Secret: Secret(tb), Env: env}
+}
+
+// Replica is one running `parley serve` process.
+type Replica struct {
+	URL string
+	cmd *exec.Cmd
+	log *syncBuffer
+
+	waitOnce sync.Once
+	waitErr  error
+	exited   chan struct{}
+}
+
+// MustStart starts a replica on the cluster's database and waits until it
+// is ready. It is killed at the end of the test.
+func (c *Cluster) MustStart(tb testing.TB, env ...string) *Replica {
+	tb.Helper()
+	cmd := exec.Command(binary, "serve")
+	cmd.Env = append(os.Environ(),
+		"PARLEY_DATABASE_URL="+c.DatabaseURL,
+		"PARLEY_JWT_SECRET="+c.Secret,
+		"PARLEY_ADDR=127.0.0.1:0",
+	)
+	cmd.Env = append(append(cmd.Env, c.Env...), env...)
+	return MustStartCmd(tb, cmd)
+}
+
+// MustStartCmd starts a prepared `parley serve` command and waits until it
+// serves and is ready.
+func MustStartCmd(tb testing.TB, cmd *exec.Cmd) *Replica {
+	tb.Helper()
+	r := &Replica{cmd: cmd, log: &syncBuffer{}, exited: make(chan struct{})}
+	pr, pw := io.Pipe()
+	cmd.Stderr = io.MultiWriter(pw, r.log)
+	cmd.Stdout = r.log
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		tb.Fatalf("start parley: %v", err)
+	}
+	go func() {
+		r.waitErr = cmd.Wait()
+		pw.Close()
+		close(r.exited)
+	}()
+	tb.Cleanup(func() {
+		r.Kill()
+		if tb.Failed() {
+			tb.Logf("replica %s log:\n%s", r.URL, r.Log())
+		}
+	})
+	addr := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(pr)
+		sc.Buffer(nil, 1<<20)
+		for sc.Scan() {
+			var line struct {
+				Msg  string `json:"msg"`
+				Addr string `json:"addr"`
+			}
+			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "parley serving" {
+				addr <- line.Addr
+				break
+			}
+		}
+		_, _ = io.Copy(io.Discard, pr)
+	}()
+	select {
+	case a := <-addr:
+		r.URL = "http://" + a
+	case <-r.exited:
+		tb.Fatalf("parley exited before serving: %v\n%s", r.waitErr, r.Log())
+	case <-time.After(60 * time.Second):
+		tb.Fatalf("parley did not start in 60s:\n%s", r.Log())
+	}
+	if err := r.WaitReady(30 * time.Second); err != nil {
+		tb.Fatal(err)
+	}
+	return r
+}
+
+// WaitReady waits until /readyz answers 200.
+func (r *Replica) WaitReady(d time.Duration) error {
+	return r.waitStatus(d, http.StatusOK)
+}
+
+// WaitUnready waits until /readyz answers 503.
+func (r *Replica) WaitUnready(d time.Duration) error {
+	return r.waitStatus(d, http.StatusServiceUnavailable)
+}
+
+func (r *Replica) waitStatus(d time.Duration, want int) error {
+	deadline := time.Now().Add(d)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	last := 0
+	for time.Now().Before(deadline) {
+		resp, err := http.Get(r.URL + "/readyz")
+		if err == nil {
+			last = resp.StatusCode
+			resp.Body.Close()
+			if last == want {
+				return nil
+			}
+		}
+		<-tick.C
+	}
+	return fmt.Errorf("replica %s: /readyz did not answer %d within %s (last %d)", r.URL, want, d, last)
+}
+
+// Signal sends sig to the replica.
+func (r *Replica) Signal(sig os.Signal) error { return r.cmd.Process.Signal(sig) }
+
+// Kill kills the replica and waits for it.
+func (r *Replica) Kill() {
+	_ = r.cmd.Process.Kill()
+	<-r.exited
+}
+
+// Exited is closed when the process has exited.
+func (r *Replica) Exited() <-chan struct{} { return r.exited }
+
+// ExitErr is the process's exit error once Exited is closed.
+func (r *Replica) ExitErr() error { <-r.exited; return r.waitErr }
+
+// Log is everything the replica wrote so far.
+func (r *Replica) Log() string { return r.log.String() }
+
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// Client calls the API as one user.
+type Client struct {
+	Base    string
+	Token   string
+	Session chat.Session
+	HTTP    *http.Client
+}
+
+// Response is a finished call.
+type Response struct {
+	Status int
+	Header http.Header
+	Body   []byte
+}
+
+// JSON decodes the body into v.
+func (r *Response) JSON(tb testing.TB, v any) {
+	tb.Helper()
+	if err := json.Unmarshal(r.Body, v); err != nil {
+		tb.Fatalf("decode %s: %v", r.Body, err)
+	}
+}
+
+// Problem is an RFC 9457 problem body.
+type Problem struct {
+	Title  string `json:"title"`
+	Status int    `json:"status"`
+	Detail string `json:"detail"`
+	Errors []struct {
+		Message  string `json:"message"`
+		Location string `json:"location"`
+	} `json:"errors"`
+}
+
+// MustProblem checks the response is a problem+json with status want.
+func (r *Response) MustProblem(tb testing.TB, want int) Problem {
+	tb.Helper()
+	if r.Status != want {
+		tb.Fatalf("status %d, want %d: %s", r.Status, want, r.Body)
+	}
+	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/problem+json") {
+		tb.Fatalf("content type %q, want application/problem+json: %s", ct, r.Body)
+	}
+	var p Problem
+	r.JSON(tb, &p)
+	if p.Status != want || p.Title == "" {
+		tb.Fatalf("problem %+v: want status %d and a title", p, want)
+	}
+	if want == http.StatusUnauthorized && !strings.HasPrefix(r.Header.Get("WWW-Authenticate"), "Bearer") {
+		tb.Fatalf("401 without WWW-Authenticate: Bearer")
+	}
+	return p
+}
+
+// Do sends a request; body is JSON-encoded unless it is []byte or nil.
+func (c *Client) Do(tb testing.TB, method, path string, body any) *Response {
+	tb.Helper()
+	resp, err := c.Try(method, path, body)
+	if err != nil {
+		tb.Fatalf("%s %s: %v", method, path, err)
+	}
+	return resp
+}
+
+// Try is Do without failing the test, for goroutines.
+func (c *Client) Try(method, path string, body any) (*Response, error) {
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case []byte:
+		rd = bytes.NewReader(b)
+	default:
+		j, err := json.Marshal(b)
+		if err != nil {
+			return nil, err
+		}
+		rd = bytes.NewReader(j)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, method, c.Base+path, rd)
+	if err != nil {
+		return nil, err
+	}
+	if rd != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.Token)
+	}
+	hc := c.HTTP
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	return &Response{Status: resp.StatusCode, Header: resp.Header, Body: b}, nil
+}
+
+// As returns a client for the same user on another replica.
+func (c *Client) As(base string) *Client {
+	cp := *c
+	cp.Base = base
+	return &cp
+}
+
+// MustRegister registers username and returns a client holding its token.
+func MustRegister(tb testing.TB, base, username string) *Client {
+	tb.Helper()
+	c := &Client{Base: base}
+	resp := c.Do(tb, http.MethodPost, "/v1/auth/register", map[string]string{"username": username, "password": "password-" + username})
+	if resp.Status != http.StatusCreated {
+		tb.Fatalf("register %s: %d %s", username, resp.Status, resp.Body)
+	}
+	resp.JSON(tb, &c.Session)
+	c.Token = c.Session.AccessToken
+	return c
+}
+
+// MustCreateRoom creates a room and returns it.
+func (c *Client) MustCreateRoom(tb testing.TB, name string, vis chat.Visibility) chat.Room {
+	tb.Helper()
+	resp := c.Do(tb, http.MethodPost, "/v1/rooms", map[string]string{"name": name, "visibility": string(vis)})
+	if resp.Status != http.StatusCreated {
+		tb.Fatalf("create room: %d %s", resp.Status, resp.Body)
+	}
+	var r chat.Room
+	resp.JSON(tb, &r)
+	return r
+}
+
+// MustJoin joins a public room.
+func (c *Client) MustJoin(tb testing.TB, roomID string) {
+	tb.Helper()
+	if resp := c.Do(tb, http.MethodPost, "/v1/rooms/"+roomID+"/join", nil); resp.Status != http.StatusOK {
+		tb.Fatalf("join: %d %s", resp.Status, resp.Body)
+	}
+}
+
+// MustPost posts a message and returns it.
+func (c *Client) MustPost(tb testing.TB, roomID, body string) chat.Message {
+	tb.Helper()
+	resp := c.Do(tb, http.MethodPost, "/v1/rooms/"+roomID+"/messages", map[string]string{"body": body})
+	if resp.Status != http.StatusCreated {
+		tb.Fatalf("post: %d %s", resp.Status, resp.Body)
+	}
+	var m chat.Message
+	resp.JSON(tb, &m)
+	return m
+}

@@ -1,0 +1,164 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"testing"
+	"time"
+
+	sse "github.com/tmaxmax/go-sse"
+)
+
+// Frame is one event read from a room stream.
+type Frame struct {
+	// ID is the frame's id: line (the event's seq); 0 for ready and reauth.
+	ID   int64
+	Type string // "message" for unnamed events
+	Data string
+}
+
+// Seq is the seq inside the frame's data.
+func (f Frame) Seq() int64 {
+	var v struct {
+		Seq int64 `json:"seq"`
+	}
+	_ = json.Unmarshal([]byte(f.Data), &v)
+	return v.Seq
+}
+
+// Stream is an open room event stream, parsed with go-sse.
+type Stream struct {
+	Resp   *http.Response
+	Frames chan Frame
+	err    error
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// StreamRequest builds the request for a room's event stream.
+func (c *Client) StreamRequest(ctx context.Context, roomID, query string) *http.Request {
+	url := c.Base + "/v1/rooms/" + roomID + "/events"
+	if query != "" {
+		url += "?" + query
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		panic(err)
+	}
+	req.Header.Set("Accept", "text/event-stream")
+	if c.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.Token)
+	}
+	return req
+}
+
+// OpenStream opens a room's stream with the client's token; query is the
+// raw query string (e.g. "after=0") and header holds extra headers. It
+// fails the test unless the answer is 200 text/event-stream.
+func (c *Client) OpenStream(tb testing.TB, roomID, query string, header http.Header) *Stream {
+	tb.Helper()
+	s, err := c.TryStream(roomID, query, header)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(s.Close)
+	return s
+}
+
+// TryStream is OpenStream without a test.
+func (c *Client) TryStream(roomID, query string, header http.Header) (*Stream, error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	req := c.StreamRequest(ctx, roomID, query)
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "text/event-stream" {
+		resp.Body.Close()
+		cancel()
+		return nil, fmt.Errorf("stream: status %d, content type %q", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	s := &Stream{Resp: resp, Frames: make(chan Frame, 100000), cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(s.done)
+		defer close(s.Frames)
+		defer resp.Body.Close()
+		for ev, err := range sse.Read(resp.Body, &sse.ReadConfig{MaxEventSize: 1 << 20}) {
+			if err != nil {
+				s.err = err
+				return
+			}
+			f := Frame{Type: ev.Type, Data: ev.Data}
+			if f.Type == "" {
+				f.Type = "message"
+			}
+			if f.Type != "ready" && f.Type != "reauth" {
+				f.ID, _ = strconv.ParseInt(ev.LastEventID, 10, 64)
+			}
+			s.Frames <- f
+		}
+	}()
+	return s, nil
+}
+
+// Next returns the next frame, failing the test if none comes within d or
+// the stream ends.
+func (s *Stream) Next(tb testing.TB, d time.Duration) Frame {
+	tb.Helper()
+	select {
+	case f, ok := <-s.Frames:
+		if !ok {
+			tb.Fatalf("stream ended: %v", s.err)
+		}
+		return f
+	case <-time.After(d):
+		tb.Fatalf("no frame within %s", d)
+	}
+	return Frame{}
+}
+
+// UntilReady reads frames up to and including ready and returns those
+// before it.
+func (s *Stream) UntilReady(tb testing.TB, d time.Duration) []Frame {
+	tb.Helper()
+	var fs []Frame
+	for {
+		f := s.Next(tb, d)
+		if f.Type == "ready" {
+			return fs
+		}
+		fs = append(fs, f)
+	}
+}
+
+// WaitEnd waits until the server ends the stream and returns the frames
+// read until then.
+func (s *Stream) WaitEnd(tb testing.TB, d time.Duration) []Frame {
+	tb.Helper()
+	var fs []Frame
+	timeout := time.After(d)
+	for {
+		select {
+		case f, ok := <-s.Frames:
+			if !ok {
+				return fs
+			}
+			fs = append(fs, f)
+		case <-timeout:
+			tb.Fatalf("stream still open after %s", d)
+		}
+	}
+}
+
+// Close closes the stream from the client side.
+func (s *Stream) Close() {
+	s.cancel()
+	<-s.done
+}
