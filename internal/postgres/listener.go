@@ -13,6 +13,10 @@ import (
 	"github.com/parley-chat/parley/internal/chat"
 )
 
+// ListenerAppName is the application_name of LISTEN connections, so
+// operators (and tests) can find them in pg_stat_activity.
+const ListenerAppName = "parley-listener"
+
 // Listener holds this replica's one dedicated LISTEN connection and hands
 // every announced room event to a sink, in commit order. When the
 // connection drops it reconnects with backoff, LISTENs again, and has the
@@ -70,8 +74,13 @@ func (l *Listener) Run(ctx context.Context, ready chan<- struct{}) {
 // session runs one connection: connect, LISTEN, resync if this is a
 // reconnect, then deliver notifications until the connection fails.
 func (l *Listener) session(ctx context.Context, resync bool, up func()) error {
+	cfg, err := pgx.ParseConfig(l.url)
+	if err != nil {
+		return fmt.Errorf("parse database url: %w", err)
+	}
+	cfg.RuntimeParams["application_name"] = ListenerAppName
 	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	conn, err := pgx.Connect(cctx, l.url)
+	conn, err := pgx.ConnectConfig(cctx, cfg)
 	cancel()
 	if err != nil {
 		return fmt.Errorf("connect: %w", err)

@@ -35,6 +35,9 @@ func OpenPool(ctx context.Context, url string, maxConns int32) (*pgxpool.Pool, e
 		return nil, fmt.Errorf("parse database url: %w", err)
 	}
 	cfg.MaxConns = maxConns
+	if cfg.ConnConfig.RuntimeParams["application_name"] == "" {
+		cfg.ConnConfig.RuntimeParams["application_name"] = "parley"
+	}
 	cfg.MinConns = 1
 	cfg.HealthCheckPeriod = 5 * time.Second
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)

@@ -1,9 +1,12 @@
-// Package streams tests the live room streams across replicas.
+// Package streams tests the live room streams across replicas: fan-out,
+// ordering, resume and framing.
 package streams
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -14,7 +17,23 @@ import (
 
 func TestMain(m *testing.M) { e2e.Main(m) }
 
-const wait = 10 * time.Second
+const wait = 20 * time.Second
+
+// MustMessage decodes a message frame.
+func MustMessage(tb testing.TB, f e2e.Frame) chat.Message {
+	tb.Helper()
+	if f.Type != "message" {
+		tb.Fatalf("frame %+v: want a message", f)
+	}
+	var m chat.Message
+	if err := json.Unmarshal([]byte(f.Data), &m); err != nil {
+		tb.Fatalf("decode message %q: %v", f.Data, err)
+	}
+	if m.Seq != f.ID {
+		tb.Fatalf("frame id %d, message seq %d", f.ID, m.Seq)
+	}
+	return m
+}
 
 // TestTwoReplicas: subscribers on both replicas, posts on either: every
 // subscriber gets every event of its room once, in order, and nothing from
@@ -35,7 +54,9 @@ func TestTwoReplicas(t *testing.T) {
 		bob.As(a.URL).OpenStream(t, room.ID, "", nil),
 	}
 	for _, s := range streams {
-		s.UntilReady(t, wait)
+		if got := s.UntilReady(t, wait); len(got) != 0 {
+			t.Fatalf("a live start replayed %d frames", len(got))
+		}
 	}
 	const n = 20
 	var want []string
@@ -44,27 +65,277 @@ func TestTwoReplicas(t *testing.T) {
 		if i%2 == 1 {
 			poster = bob
 		}
-		m := poster.MustPost(t, room.ID, fmt.Sprintf("m%d", i))
-		want = append(want, m.ID)
-		alice.MustPost(t, other.ID, fmt.Sprintf("noise %d", i))
+		want = append(want, poster.MustPost(t, room.ID, fmt.Sprintf("m%d", i)).ID)
+		// Noise in another room, posted through the other replica.
+		alice.As(b.URL).MustPost(t, other.ID, fmt.Sprintf("noise %d", i))
+	}
+	// A member.left closes the sequence, so anything extra would show
+	// before it.
+	leave := bob.Do(t, http.MethodPost, "/v1/rooms/"+room.ID+"/leave", nil)
+	if leave.Status != http.StatusNoContent {
+		t.Fatalf("leave: %d", leave.Status)
 	}
 	for i, s := range streams {
 		for j := range n {
-			f := s.Next(t, wait)
-			var m chat.Message
-			if err := jsonUnmarshal(f.Data, &m); err != nil {
-				t.Fatal(err)
-			}
-			if f.Type != "message" || m.ID != want[j] || m.RoomID != room.ID || f.ID != m.Seq {
-				t.Fatalf("stream %d frame %d: got %s %d %s, want message %s", i, j, f.Type, f.ID, f.Data, want[j])
+			if m := MustMessage(t, s.Next(t, wait)); m.ID != want[j] || m.RoomID != room.ID {
+				t.Fatalf("stream %d frame %d: got %s in %s, want %s", i, j, m.ID, m.RoomID, want[j])
 			}
 		}
-		select {
-		case f := <-s.Frames:
-			t.Fatalf("stream %d: unexpected extra frame %+v", i, f)
-		case <-time.After(200 * time.Millisecond):
+		if f := s.Next(t, wait); f.Type != "member.left" {
+			t.Fatalf("stream %d: got %+v, want member.left", i, f)
 		}
 	}
-	_ = sync.Mutex{}
-	_ = http.StatusOK
+	// Bob's own streams end after his member.left; Alice's stay open.
+	for _, s := range streams[2:] {
+		s.WaitEnd(t, wait)
+	}
+}
+
+// TestFanOutManyRooms: 10 rooms x 20 subscribers over both replicas and
+// 1,000 posts from concurrent posters: every subscriber sees consecutive
+// seq values from where it started to the room's last, none missing or
+// repeated.
+func TestFanOutManyRooms(t *testing.T) {
+	const rooms, subsPerRoom, posts, posters = 10, 20, 1000, 8
+	c := e2e.NewCluster(t)
+	replicas := []*e2e.Replica{c.MustStart(t), c.MustStart(t)}
+	owner := e2e.MustRegister(t, replicas[0].URL, "owner")
+	var users []*e2e.Client
+	for i := range 4 {
+		users = append(users, e2e.MustRegister(t, replicas[i%2].URL, fmt.Sprintf("user%d", i)))
+	}
+	type sub struct {
+		room  string
+		start int64
+		s     *e2e.Stream
+	}
+	var roomIDs []string
+	var subs []sub
+	for r := range rooms {
+		room := owner.MustCreateRoom(t, fmt.Sprintf("room-%d", r), chat.Public)
+		roomIDs = append(roomIDs, room.ID)
+		for _, u := range users {
+			u.MustJoin(t, room.ID)
+		}
+		for i := range subsPerRoom {
+			u := users[i%len(users)].As(replicas[i%2].URL)
+			s := u.OpenStream(t, room.ID, "", nil)
+			subs = append(subs, sub{room: room.ID, s: s})
+		}
+	}
+	for i := range subs {
+		subs[i].s.UntilReady(t, wait)
+	}
+	// Starting positions: the ready frame's last_seq is where live began;
+	// read it from the room (nothing was posted since).
+	lastSeq := map[string]int64{}
+	for _, id := range roomIDs {
+		var r chat.Room
+		owner.Do(t, http.MethodGet, "/v1/rooms/"+id, nil).JSON(t, &r)
+		lastSeq[id] = r.LastSeq
+	}
+	for i := range subs {
+		subs[i].start = lastSeq[subs[i].room]
+	}
+
+	var wg sync.WaitGroup
+	errs := make(chan error, posts)
+	for p := range posters {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			u := users[p%len(users)].As(replicas[p%2].URL)
+			for i := p; i < posts; i += posters {
+				resp, err := u.Try(http.MethodPost, "/v1/rooms/"+roomIDs[i%rooms]+"/messages", map[string]string{"body": fmt.Sprintf("post %d", i)})
+				if err != nil || resp.Status != http.StatusCreated {
+					errs <- fmt.Errorf("post %d: %v %v", i, err, resp)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	for _, id := range roomIDs {
+		var r chat.Room
+		owner.Do(t, http.MethodGet, "/v1/rooms/"+id, nil).JSON(t, &r)
+		if r.LastSeq != lastSeq[id]+posts/rooms {
+			t.Fatalf("room %s last_seq %d, want %d", id, r.LastSeq, lastSeq[id]+posts/rooms)
+		}
+		lastSeq[id] = r.LastSeq
+	}
+	for i, sb := range subs {
+		next := sb.start + 1
+		for next <= lastSeq[sb.room] {
+			f := sb.s.Next(t, wait)
+			if f.ID != next {
+				t.Fatalf("subscriber %d of room %s: got seq %d, want %d", i, sb.room, f.ID, next)
+			}
+			next++
+		}
+	}
+}
+
+// TestResumeDuringPosting: a client that missed 100 events resumes with
+// Last-Event-ID while posts keep arriving: it gets all of them replayed,
+// then live, with no gap and no duplicate.
+func TestResumeDuringPosting(t *testing.T) {
+	c := e2e.NewCluster(t)
+	a, b := c.MustStart(t), c.MustStart(t)
+	alice := e2e.MustRegister(t, a.URL, "alice")
+	room := alice.MustCreateRoom(t, "general", chat.Public)
+	first := alice.MustPost(t, room.ID, "seen")
+	for i := range 100 {
+		alice.MustPost(t, room.ID, fmt.Sprintf("missed %d", i))
+	}
+	// Keep posting through the other replica while the client resumes.
+	stop := make(chan struct{})
+	posted := make(chan int64, 1)
+	go func() {
+		var last int64
+		defer func() { posted <- last }()
+		poster := alice.As(b.URL)
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			resp, err := poster.Try(http.MethodPost, "/v1/rooms/"+room.ID+"/messages", map[string]string{"body": fmt.Sprintf("during %d", i)})
+			if err != nil || resp.Status != http.StatusCreated {
+				return
+			}
+			var m chat.Message
+			if json.Unmarshal(resp.Body, &m) == nil {
+				last = m.Seq
+			}
+		}
+	}()
+	s := alice.OpenStream(t, room.ID, "", http.Header{"Last-Event-ID": {fmt.Sprint(first.Seq)}})
+	replayed := s.UntilReady(t, wait)
+	if len(replayed) < 100 {
+		t.Fatalf("replayed %d events, want at least 100", len(replayed))
+	}
+	close(stop)
+	last := <-posted
+	next := first.Seq + 1
+	for _, f := range replayed {
+		if f.ID != next {
+			t.Fatalf("replay: got seq %d, want %d", f.ID, next)
+		}
+		next++
+	}
+	for next <= last {
+		if f := s.Next(t, wait); f.ID != next {
+			t.Fatalf("live: got seq %d, want %d", f.ID, next)
+		}
+		next++
+	}
+}
+
+// TestResumeCursors covers the cursor rules: the header wins over after,
+// after=0 replays from the start, a cursor past the end starts live, and a
+// bad cursor is 422.
+func TestResumeCursors(t *testing.T) {
+	c := e2e.NewCluster(t)
+	r := c.MustStart(t)
+	alice := e2e.MustRegister(t, r.URL, "alice")
+	room := alice.MustCreateRoom(t, "general", chat.Public)
+	for i := range 5 {
+		alice.MustPost(t, room.ID, fmt.Sprintf("m%d", i)) // seq 2..6
+	}
+	tests := []struct {
+		name   string
+		query  string
+		header string
+		first  int64 // first replayed seq, 0 for none
+	}{
+		{"AfterZero", "after=0", "", 1},
+		{"After", "after=4", "", 5},
+		{"HeaderWins", "after=1", "3", 4},
+		{"HeaderZero", "", "0", 1},
+		{"PastTheEnd", "after=1000", "", 0},
+		{"Live", "", "", 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := http.Header{}
+			if tt.header != "" {
+				h.Set("Last-Event-ID", tt.header)
+			}
+			s := alice.OpenStream(t, room.ID, tt.query, h)
+			got := s.UntilReady(t, wait)
+			if tt.first == 0 {
+				if len(got) != 0 {
+					t.Fatalf("replayed %d frames, want none", len(got))
+				}
+				return
+			}
+			if len(got) != int(6-tt.first+1) || got[0].ID != tt.first || got[len(got)-1].ID != 6 {
+				t.Fatalf("replayed %d frames from %d, want %d..6", len(got), got[0].ID, tt.first)
+			}
+		})
+	}
+	for _, q := range []string{"after=-1", "after=abc"} {
+		t.Run("Bad "+q, func(t *testing.T) {
+			resp := alice.Do(t, http.MethodGet, "/v1/rooms/"+room.ID+"/events?"+q, nil)
+			resp.MustProblem(t, http.StatusUnprocessableEntity)
+		})
+	}
+	t.Run("BadHeader", func(t *testing.T) {
+		_, err := alice.TryStream(room.ID, "", http.Header{"Last-Event-ID": {"x"}})
+		if err == nil || !strings.Contains(err.Error(), "422") {
+			t.Fatalf("got %v, want a 422", err)
+		}
+	})
+}
+
+// TestFrameInjection: a body that looks like SSE framing arrives as one
+// intact message event.
+func TestFrameInjection(t *testing.T) {
+	c := e2e.NewCluster(t)
+	r := c.MustStart(t)
+	alice := e2e.MustRegister(t, r.URL, "alice")
+	room := alice.MustCreateRoom(t, "general", chat.Public)
+	s := alice.OpenStream(t, room.ID, "", nil)
+	s.UntilReady(t, wait)
+	evil := "\n\nevent: x\ndata: y\r\nid: 999\r\rretry: 1\n"
+	sent := alice.MustPost(t, room.ID, evil)
+	after := alice.MustPost(t, room.ID, "after")
+	if m := MustMessage(t, s.Next(t, wait)); m.Body != evil || m.ID != sent.ID {
+		t.Fatalf("got %q, want %q", m.Body, evil)
+	}
+	if m := MustMessage(t, s.Next(t, wait)); m.ID != after.ID {
+		t.Fatalf("next frame is %s, want the following message", m.ID)
+	}
+}
+
+// TestLargeMessageInOrder: a message too big for a NOTIFY payload (4000
+// four-byte characters) arrives in order among small ones, on both
+// replicas.
+func TestLargeMessageInOrder(t *testing.T) {
+	c := e2e.NewCluster(t)
+	a, b := c.MustStart(t), c.MustStart(t)
+	alice := e2e.MustRegister(t, a.URL, "alice")
+	room := alice.MustCreateRoom(t, "general", chat.Public)
+	streams := []*e2e.Stream{alice.OpenStream(t, room.ID, "", nil), alice.As(b.URL).OpenStream(t, room.ID, "", nil)}
+	for _, s := range streams {
+		s.UntilReady(t, wait)
+	}
+	big := strings.Repeat("😀", 4000)
+	bodies := []string{"small 1", big, "small 2", big + "", "small 3"}
+	var want []chat.Message
+	for _, body := range bodies {
+		want = append(want, alice.MustPost(t, room.ID, body))
+	}
+	for i, s := range streams {
+		for j, w := range want {
+			if m := MustMessage(t, s.Next(t, wait)); m.ID != w.ID || m.Body != w.Body {
+				t.Fatalf("stream %d frame %d: got %s (%d bytes), want %s", i, j, m.ID, len(m.Body), w.ID)
+			}
+		}
+	}
 }
