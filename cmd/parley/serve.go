@@ -84,6 +84,7 @@ func (m *Main) Open(ctx context.Context) error {
 		Subscriber: m.hub,
 		Events:     db,
 		Ready:      func(ctx context.Context) error { return m.ready(ctx, db) },
+		Gauges:     m.gauges,
 		Heartbeat:  m.Config.Heartbeat,
 		Logger:     m.Logger,
 	})
@@ -135,6 +136,22 @@ func (m *Main) ready(ctx context.Context, db *postgres.DB) error {
 		return err
 	}
 	return db.Ping(ctx)
+}
+
+// gauges are the replica's values for /metrics.
+func (m *Main) gauges() []httpapi.Gauge {
+	st := m.hub.Stats()
+	connected := 0.0
+	if m.listener.Connected() {
+		connected = 1
+	}
+	ps := m.pool.Stat()
+	return []httpapi.Gauge{
+		{Name: "parley_stream_rooms", Help: "Rooms with at least one live subscriber on this replica.", Value: float64(st.Rooms)},
+		{Name: "parley_stream_subscribers", Help: "Live stream subscribers on this replica.", Value: float64(st.Subscribers)},
+		{Name: "parley_listener_connected", Help: "1 while the LISTEN connection is up.", Value: connected},
+		{Name: "parley_db_connections", Help: "Open database pool connections.", Value: float64(ps.TotalConns())},
+	}
 }
 
 // Addr is the address Parley listens on.

@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/parley-chat/parley/internal/chat"
+	"github.com/parley-chat/parley/internal/localpg"
 	"github.com/parley-chat/parley/internal/pgtest"
 )
 
@@ -376,4 +377,78 @@ func (c *Client) MustPost(tb testing.TB, roomID, body string) chat.Message {
 	var m chat.Message
 	resp.JSON(tb, &m)
 	return m
+}
+
+// Metrics reads the replica's /metrics gauges.
+func (r *Replica) Metrics(tb testing.TB) map[string]float64 {
+	tb.Helper()
+	resp, err := http.Get(r.URL + "/metrics")
+	if err != nil {
+		tb.Fatalf("metrics: %v", err)
+	}
+	defer resp.Body.Close()
+	out := map[string]float64{}
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		line := sc.Text()
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		var name string
+		var v float64
+		if _, err := fmt.Sscanf(line, "%s %g", &name, &v); err == nil {
+			out[name] = v
+		}
+	}
+	return out
+}
+
+// PrivateServer is a Postgres server of a test's own, which the test may
+// stop and start again (the shared test server must stay up).
+type PrivateServer struct {
+	dir     string
+	cluster *localpg.Cluster
+}
+
+// NewPrivateServer starts a private Postgres cluster for one test.
+func NewPrivateServer(tb testing.TB) *PrivateServer {
+	tb.Helper()
+	dir, err := os.MkdirTemp("", "parley-pg-")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	// The cluster runs as the postgres user, who must reach the folder.
+	if err := os.Chmod(dir, 0o755); err != nil {
+		tb.Fatal(err)
+	}
+	s := &PrivateServer{dir: dir}
+	s.Start(tb)
+	tb.Cleanup(func() {
+		if s.cluster != nil {
+			_ = s.cluster.Stop()
+		}
+		_ = os.RemoveAll(dir)
+	})
+	return s
+}
+
+// URL is the URL of database dbname on the server.
+func (s *PrivateServer) URL(dbname string) string { return s.cluster.URL(dbname) }
+
+// Start starts the server (again).
+func (s *PrivateServer) Start(tb testing.TB) {
+	tb.Helper()
+	c, err := localpg.Start(context.Background(), s.dir, nil)
+	if err != nil {
+		tb.Fatalf("start private postgres: %v", err)
+	}
+	s.cluster = c
+}
+
+// Stop stops the server.
+func (s *PrivateServer) Stop(tb testing.TB) {
+	tb.Helper()
+	if err := s.cluster.Stop(); err != nil {
+		tb.Fatalf("stop private postgres: %v", err)
+	}
 }

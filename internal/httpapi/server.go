@@ -29,7 +29,9 @@ type Options struct {
 	Events     chat.EventLog
 	// Ready reports whether this replica can serve: the database answers and
 	// the listener is connected.
-	Ready     func(ctx context.Context) error
+	Ready func(ctx context.Context) error
+	// Gauges adds the replica's own values to /metrics.
+	Gauges    func() []Gauge
 	Heartbeat time.Duration
 	Logger    *slog.Logger
 }
@@ -60,6 +62,7 @@ func New(opts Options) *Server {
 	s.registerStream()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })
 	mux.HandleFunc("GET /readyz", s.readyz)
+	mux.HandleFunc("GET /metrics", s.metrics)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { notFoundOrNotAllowed(mux, w, r) })
 	s.handler = s.recoverer(checkBody(mux))
 	return s

@@ -8,6 +8,7 @@ import (
 	"context"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/parley-chat/parley/internal/chat"
 )
@@ -17,6 +18,9 @@ const DefaultQueueLen = 1024
 
 // readPage is how many events one log read fetches when catching up.
 const readPage = 500
+
+// readAttempts bounds the retries of one log read.
+const readAttempts = 8
 
 // Errors a subscription ends with.
 var (
@@ -136,10 +140,10 @@ func (h *Hub) catchUp(ctx context.Context, roomID string, from, until int64) {
 		if limit <= 0 {
 			return
 		}
-		evs, err := h.log.ReadEvents(ctx, roomID, from, limit)
+		evs, err := h.readEvents(ctx, roomID, from, limit)
 		if err != nil {
-			// The listener resyncs after reconnecting; a failed read here
-			// means the database is going away, which ends in a reconnect.
+			// Give up for now: the room's lastSeq did not move, so its next
+			// event (or the listener's resync) fills the gap.
 			h.logger.Warn("read room events", "room_id", roomID, "after", from, "err", err)
 			return
 		}
@@ -152,6 +156,24 @@ func (h *Hub) catchUp(ctx context.Context, roomID string, from, until int64) {
 			return
 		}
 		from = evs[len(evs)-1].Seq
+	}
+}
+
+// readEvents reads from the log, retrying with backoff for a few seconds
+// while the database is briefly unreachable.
+func (h *Hub) readEvents(ctx context.Context, roomID string, after int64, limit int) ([]chat.Event, error) {
+	backoff := 50 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		evs, err := h.log.ReadEvents(ctx, roomID, after, limit)
+		if err == nil || attempt == readAttempts || ctx.Err() != nil {
+			return evs, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, time.Second)
 	}
 }
 
