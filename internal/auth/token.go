@@ -18,6 +18,9 @@ import (
 // with an empty one.
 const MinSecretLen = 32
 
+// maxClockSkew is how far in the future a token's iat may lie.
+const maxClockSkew = 30 * time.Second
+
 // Tokens issues and verifies HS256 access tokens.
 type Tokens struct {
 	secret   []byte
@@ -80,6 +83,12 @@ func (t *Tokens) Parse(token string) (chat.Principal, error) {
 			msg = "access token expired"
 		}
 		return chat.Principal{}, &chat.Error{Code: chat.EUnauthenticated, Message: msg, Err: err}
+	}
+	// Tokens from the future are forged or from a badly skewed clock. The
+	// allowance covers replicas whose clocks differ slightly; jwt's
+	// WithIssuedAt would share exp's (zero) leeway.
+	if claims.IssuedAt == nil || claims.IssuedAt.After(t.now().Add(maxClockSkew)) {
+		return chat.Principal{}, chat.Errorf(chat.EUnauthenticated, "invalid access token")
 	}
 	if _, err := uuid.Parse(claims.Subject); err != nil {
 		return chat.Principal{}, &chat.Error{Code: chat.EUnauthenticated, Message: "invalid access token", Err: err}
