@@ -38,10 +38,10 @@ func (e *Event) Ends(userID string) bool {
 
 // MemberJoined is the data of a member.joined event.
 type MemberJoined struct {
-	RoomID    string    `json:"room_id"`
-	Seq       int64     `json:"seq"`
+	RoomID    string    `json:"room_id" format:"uuid" example:"0b9a3c1e-5d2f-4a8b-9c7d-1e2f3a4b5c6d"`
+	Seq       int64     `json:"seq" example:"7"`
 	User      User      `json:"user"`
-	CreatedAt time.Time `json:"created_at"`
+	CreatedAt time.Time `json:"created_at" example:"2026-11-21T09:31:00Z"`
 }
 
 // LeaveReason says why a member left.
@@ -55,35 +55,35 @@ const (
 
 // MemberLeft is the data of a member.left event.
 type MemberLeft struct {
-	RoomID    string      `json:"room_id"`
-	Seq       int64       `json:"seq"`
-	UserID    string      `json:"user_id"`
-	Reason    LeaveReason `json:"reason"`
-	CreatedAt time.Time   `json:"created_at"`
+	RoomID    string      `json:"room_id" format:"uuid" example:"0b9a3c1e-5d2f-4a8b-9c7d-1e2f3a4b5c6d"`
+	Seq       int64       `json:"seq" example:"8"`
+	UserID    string      `json:"user_id" format:"uuid" example:"6f1c2d3e-4b5a-4c7d-8e9f-0a1b2c3d4e5f"`
+	Reason    LeaveReason `json:"reason" enum:"left,removed" example:"left"`
+	CreatedAt time.Time   `json:"created_at" example:"2026-11-21T09:35:00Z"`
 }
 
 // RoomUpdated is the data of a room.updated event: the room after the
 // change, with the event's own seq.
 type RoomUpdated struct {
 	Room
-	Seq int64 `json:"seq"`
+	Seq int64 `json:"seq" example:"9" doc:"The seq of this event."`
 }
 
 // RoomDeleted is the data of a room.deleted event.
 type RoomDeleted struct {
-	RoomID string `json:"room_id"`
-	Seq    int64  `json:"seq"`
+	RoomID string `json:"room_id" format:"uuid" example:"0b9a3c1e-5d2f-4a8b-9c7d-1e2f3a4b5c6d"`
+	Seq    int64  `json:"seq" example:"10"`
 }
 
 // Ready is the data of the stream's ready event, sent once live.
 type Ready struct {
-	RoomID  string `json:"room_id"`
-	LastSeq int64  `json:"last_seq"`
+	RoomID  string `json:"room_id" format:"uuid" example:"0b9a3c1e-5d2f-4a8b-9c7d-1e2f3a4b5c6d"`
+	LastSeq int64  `json:"last_seq" example:"42" doc:"The room's last seq when the stream went live."`
 }
 
 // Reauth is the data of the reauth event sent when the access token expires.
 type Reauth struct {
-	Reason string `json:"reason"`
+	Reason string `json:"reason" enum:"token_expired" example:"token_expired"`
 }
 
 // EventSink receives the room events Postgres announces, in commit order.

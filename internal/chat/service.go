@@ -8,11 +8,11 @@ import (
 // Session is what register, login and refresh return.
 type Session struct {
 	User             User   `json:"user"`
-	AccessToken      string `json:"access_token"`
-	TokenType        string `json:"token_type"`
-	ExpiresIn        int64  `json:"expires_in"`
-	RefreshToken     string `json:"refresh_token"`
-	RefreshExpiresIn int64  `json:"refresh_expires_in"`
+	AccessToken      string `json:"access_token" example:"eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiI2ZjFjIn0.sig" doc:"HS256 JWT; send as Authorization: Bearer."`
+	TokenType        string `json:"token_type" enum:"Bearer" example:"Bearer"`
+	ExpiresIn        int64  `json:"expires_in" example:"900" doc:"Seconds until the access token expires."`
+	RefreshToken     string `json:"refresh_token" example:"8J3k0m5Qd1sYx0N4o2Gv7pW9cR6tL1aZ3bE5fH8iK0M" doc:"Opaque; single use: refresh returns a new one."`
+	RefreshExpiresIn int64  `json:"refresh_expires_in" example:"2592000" doc:"Seconds until the refresh token expires."`
 }
 
 // Principal is the authenticated caller of a request.
