@@ -47,8 +47,9 @@ var (
 )
 
 type room struct {
-	// lastSeq is the last seq fanned out; known is false until the first
-	// one, before which the subscribers' own log reads cover the past.
+	// lastSeq is the last seq fanned out (or known to be covered);
+	// known is false until the first announcement or resync, before which
+	// the subscribers' own log reads cover the past.
 	lastSeq int64
 	known   bool
 	subs    map[*subscription]struct{}
@@ -90,10 +91,13 @@ func (h *Hub) Publish(ctx context.Context, ev chat.Event) {
 		h.mu.Unlock()
 		return
 	}
-	from := ev.Seq - 1
-	if r.known {
-		from = r.lastSeq
+	if !r.known {
+		// Everything before the first announcement heard is covered by
+		// the subscribers' own log reads. Recording it now makes a failed
+		// read below a gap that the next event or a resync fills.
+		r.lastSeq, r.known = ev.Seq-1, true
 	}
+	from := r.lastSeq
 	h.mu.Unlock()
 	if from == ev.Seq-1 && ev.Data != nil {
 		h.fanOut(ev.RoomID, []*chat.Event{&ev})
@@ -112,16 +116,17 @@ func (h *Hub) Resync(ctx context.Context) {
 	var jobs []job
 	h.mu.Lock()
 	for id, r := range h.rooms {
-		from := r.lastSeq
 		if !r.known {
-			from = -1
+			// Nothing fanned out yet: start from the earliest subscriber.
+			r.lastSeq = -1
 			for s := range r.subs {
-				if from < 0 || s.after < from {
-					from = s.after
+				if r.lastSeq < 0 || s.after < r.lastSeq {
+					r.lastSeq = s.after
 				}
 			}
+			r.known = true
 		}
-		jobs = append(jobs, job{id, from})
+		jobs = append(jobs, job{id, r.lastSeq})
 	}
 	h.mu.Unlock()
 	for _, j := range jobs {

@@ -1,0 +1,372 @@
+package postgres_test
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/parley-chat/parley/internal/chat"
+	"github.com/parley-chat/parley/internal/pgtest"
+	"github.com/parley-chat/parley/internal/postgres"
+)
+
+// listenWait bounds every wait for the listener.
+const listenWait = 10 * time.Second
+
+// eventFixture is a fresh database with one user, for the event log's
+// tests and benchmarks.
+type eventFixture struct {
+	url  string
+	db   *postgres.DB
+	user string
+}
+
+// MustEventFixture creates a migrated database, a pool of maxConns on it
+// and a user.
+func MustEventFixture(tb testing.TB, maxConns int32) *eventFixture {
+	tb.Helper()
+	url := pgtest.NewDB(tb)
+	pool, err := postgres.OpenPool(tb.Context(), url, maxConns)
+	if err != nil {
+		tb.Fatalf("open pool: %v", err)
+	}
+	tb.Cleanup(pool.Close)
+	f := &eventFixture{url: url, db: postgres.NewDB(pool), user: uuid.NewString()}
+	u := chat.User{ID: f.user, Username: "u" + strings.ReplaceAll(f.user, "-", "")[:12], DisplayName: "User", CreatedAt: time.Now().UTC()}
+	if err := f.db.CreateUser(tb.Context(), u, "hash"); err != nil {
+		tb.Fatalf("create user: %v", err)
+	}
+	return f
+}
+
+// MustRoom creates a room owned by the fixture's user.
+func (f *eventFixture) MustRoom(tb testing.TB) string {
+	tb.Helper()
+	room, err := f.db.CreateRoom(tb.Context(), f.user, chat.RoomCreate{Name: "room", Visibility: chat.Public})
+	if err != nil {
+		tb.Fatalf("create room: %v", err)
+	}
+	return room.ID
+}
+
+// MustPost posts body to a room and returns the message's seq.
+func (f *eventFixture) MustPost(tb testing.TB, roomID, body string) int64 {
+	tb.Helper()
+	msg, _, err := f.db.PostMessage(tb.Context(), f.user, roomID, chat.MessagePost{Body: body})
+	if err != nil {
+		tb.Fatalf("post message: %v", err)
+	}
+	return msg.Seq
+}
+
+// recordingSink is a chat.EventSink that queues what the listener hands
+// it; onResync, when set, runs inside Resync.
+type recordingSink struct {
+	events   chan chat.Event
+	onResync func()
+}
+
+func (s *recordingSink) Publish(_ context.Context, ev chat.Event) { s.events <- ev }
+
+func (s *recordingSink) Resync(context.Context) {
+	if s.onResync != nil {
+		s.onResync()
+	}
+}
+
+// hookHandler is a slog.Handler that passes every message to onMessage
+// (and on to the test's output), which lets a test act at a precise point
+// of the listener's loop.
+type hookHandler struct {
+	slog.Handler
+	onMessage func(msg string)
+}
+
+func (h hookHandler) Handle(ctx context.Context, r slog.Record) error {
+	h.onMessage(r.Message)
+	return h.Handler.Handle(ctx, r)
+}
+
+// receiveEvents waits for the sink's next n events.
+func receiveEvents(tb testing.TB, sink *recordingSink, n int) []chat.Event {
+	tb.Helper()
+	timeout := time.NewTimer(listenWait)
+	defer timeout.Stop()
+	var evs []chat.Event
+	for len(evs) < n {
+		select {
+		case ev := <-sink.events:
+			evs = append(evs, ev)
+		case <-timeout.C:
+			tb.Fatalf("got %d events, want %d", len(evs), n)
+		}
+	}
+	return evs
+}
+
+func TestListener(t *testing.T) {
+	f := MustEventFixture(t, 8)
+
+	// The listener reports its state at the two moments that matter: when
+	// it has just lost its connection, and when it resyncs after
+	// reconnecting. At the first it waits for the test to commit an event
+	// nobody hears.
+	type state struct {
+		connected bool
+		backend   uint32
+		ready     error
+	}
+	var l *postgres.Listener
+	snapshot := func() state { return state{l.Connected(), l.Backend(), l.Ready()} }
+	down, resynced := make(chan state, 1), make(chan state, 1)
+	resume := make(chan struct{})
+	var resumeOnce sync.Once
+	t.Cleanup(func() { resumeOnce.Do(func() { close(resume) }) })
+	logger := slog.New(hookHandler{
+		Handler: slog.NewTextHandler(t.Output(), nil),
+		onMessage: func(msg string) {
+			if msg != "listener disconnected; reconnecting" {
+				return
+			}
+			select {
+			case down <- snapshot():
+			default:
+			}
+			select {
+			case <-resume:
+			case <-time.After(listenWait):
+			}
+		},
+	})
+	sink := &recordingSink{events: make(chan chat.Event, 1024), onResync: func() {
+		select {
+		case resynced <- snapshot():
+		default:
+		}
+	}}
+	l = postgres.NewListener(f.url, sink, logger)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	ready, stopped := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(stopped)
+		l.Run(ctx, ready)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-stopped
+	})
+	select {
+	case <-ready:
+	case <-time.After(listenWait):
+		t.Fatal("listener not ready")
+	}
+	if !l.Connected() || l.Backend() == 0 || l.Ready() != nil {
+		t.Fatalf("after ready: Connected() = %v, Backend() = %d, Ready() = %v", l.Connected(), l.Backend(), l.Ready())
+	}
+
+	t.Run("CommitOrder", func(t *testing.T) {
+		// Two writers per room: the room lock makes commit order seq order,
+		// and the listener must hand events over in that order. One
+		// message is too big for NOTIFY and comes as a reference.
+		const perWriter = 15
+		big := strings.Repeat("😀", chat.BodyMax) // 16,000 bytes
+		rooms := []string{f.MustRoom(t), f.MustRoom(t)}
+		var wg sync.WaitGroup
+		for _, roomID := range rooms {
+			for w := range 2 {
+				wg.Go(func() {
+					for i := range perWriter {
+						body := "writer " + strconv.Itoa(w) + " message " + strconv.Itoa(i)
+						if w == 1 && i == perWriter/2 {
+							body = big
+						}
+						// Not MustPost: t.Fatal cannot end the test from here.
+						if _, _, err := f.db.PostMessage(t.Context(), f.user, roomID, chat.MessagePost{Body: body}); err != nil {
+							t.Errorf("post message: %v", err)
+							return
+						}
+					}
+				})
+			}
+		}
+		wg.Wait()
+
+		last := int64(1 + 2*perWriter)
+		got := receiveEvents(t, sink, len(rooms)*int(last))
+		next := map[string]int64{rooms[0]: 1, rooms[1]: 1}
+		for _, ev := range got {
+			if ev.Seq != next[ev.RoomID] {
+				t.Fatalf("room %s: got seq %d, want %d", ev.RoomID, ev.Seq, next[ev.RoomID])
+			}
+			next[ev.RoomID]++
+		}
+		for _, roomID := range rooms {
+			logged, err := f.db.ReadEvents(t.Context(), roomID, 0, int(last))
+			if err != nil {
+				t.Fatal(err)
+			}
+			refs := 0
+			for _, ev := range got {
+				if ev.RoomID != roomID {
+					continue
+				}
+				want := logged[ev.Seq-1]
+				if ev.Data == nil {
+					refs++
+					want.Data = nil
+					if !bytes.Contains(logged[ev.Seq-1].Data, []byte(big)) {
+						t.Errorf("seq %d came by reference but is small", ev.Seq)
+					}
+				}
+				if ev.Type != want.Type || ev.SubjectID != want.SubjectID || !bytes.Equal(ev.Data, want.Data) {
+					t.Errorf("seq %d: got %+v, want %+v", ev.Seq, ev, want)
+				}
+			}
+			if refs != 1 {
+				t.Errorf("room %s: %d events by reference, want 1", roomID, refs)
+			}
+		}
+	})
+
+	t.Run("LargestInlinePayload", func(t *testing.T) {
+		// Postgres takes the largest payload EncodeNotification makes
+		// inline, and the listener hands its data over unchanged.
+		ev := chat.Event{RoomID: uuid.NewString(), Seq: 7, Type: chat.EventMessage, SubjectID: f.user}
+		ev.Data = bytes.Repeat([]byte("é"), (7900-len(postgres.EncodeNotification(ev)))/2)
+		payload := postgres.EncodeNotification(ev)
+		if _, inline, _ := postgres.DecodeNotification(payload); !inline || len(payload) < 7899 {
+			t.Fatalf("payload of %d bytes, inline %v: want the largest inline one", len(payload), inline)
+		}
+		if _, err := f.db.Pool().Exec(t.Context(), "SELECT pg_notify($1, $2)", postgres.NotifyChannel, payload); err != nil {
+			t.Fatalf("notify: %v", err)
+		}
+		got := receiveEvents(t, sink, 1)[0]
+		if got.RoomID != ev.RoomID || got.Seq != ev.Seq || !bytes.Equal(got.Data, ev.Data) {
+			t.Errorf("got %+v, want %+v", got, ev)
+		}
+	})
+
+	t.Run("Reconnect", func(t *testing.T) {
+		roomID := f.MustRoom(t)
+		receiveEvents(t, sink, 1)
+		select {
+		case st := <-resynced:
+			t.Fatalf("Resync called without a reconnect (%+v)", st)
+		default:
+		}
+		old := l.Backend()
+		var terminated bool
+		if err := f.db.Pool().QueryRow(t.Context(), "SELECT pg_terminate_backend($1)", old).Scan(&terminated); err != nil || !terminated {
+			t.Fatalf("pg_terminate_backend(%d) = %v, %v", old, terminated, err)
+		}
+
+		var st state
+		select {
+		case st = <-down:
+		case <-time.After(listenWait):
+			t.Fatal("listener did not notice its backend was terminated")
+		}
+		if st.connected || st.backend != 0 || st.ready == nil {
+			t.Errorf("while down: Connected() = %v, Backend() = %d, Ready() = %v", st.connected, st.backend, st.ready)
+		}
+		// Committed while nobody listens: its notification is gone, and
+		// only the sink's resync can bring the event.
+		lost := f.MustPost(t, roomID, "while down")
+		resumeOnce.Do(func() { close(resume) })
+
+		select {
+		case st = <-resynced:
+		case <-time.After(listenWait):
+			t.Fatal("listener did not resync after reconnecting")
+		}
+		if !st.connected || st.backend == 0 || st.backend == old || st.ready != nil {
+			t.Errorf("at resync: Connected() = %v, Backend() = %d (was %d), Ready() = %v", st.connected, st.backend, old, st.ready)
+		}
+		seq := f.MustPost(t, roomID, "after reconnect")
+		if ev := receiveEvents(t, sink, 1)[0]; ev.RoomID != roomID || ev.Seq != seq {
+			t.Errorf("after reconnect got seq %d, want %d (seq %d was committed while down)", ev.Seq, seq, lost)
+		}
+	})
+
+	t.Run("Stop", func(t *testing.T) {
+		cancel()
+		select {
+		case <-stopped:
+		case <-time.After(listenWait):
+			t.Fatal("Run did not return after its context ended")
+		}
+		if l.Connected() || l.Backend() != 0 || l.Ready() == nil {
+			t.Errorf("after Run: Connected() = %v, Backend() = %d, Ready() = %v", l.Connected(), l.Backend(), l.Ready())
+		}
+	})
+}
+
+func TestNotification(t *testing.T) {
+	room := uuid.NewString()
+	user := uuid.NewString()
+	ev := func(data []byte) chat.Event {
+		return chat.Event{RoomID: room, Seq: 42, Type: chat.EventMessage, SubjectID: user, Data: data}
+	}
+	// The header of ev(...) and the newline before the data.
+	overhead := len(postgres.EncodeNotification(ev(nil)))
+	const limit = 7900 // postgres.maxInlinePayload
+
+	tests := []struct {
+		name   string
+		ev     chat.Event
+		inline bool
+	}{
+		{"Inline", ev([]byte(`{"body":"hi"}`)), true},
+		{"NoSubject", chat.Event{RoomID: room, Seq: 1, Type: chat.EventRoomDeleted, Data: []byte(`{"seq":1}`)}, true},
+		{"EmptyData", ev([]byte{}), true},
+		{"LargestInline", ev(bytes.Repeat([]byte("x"), limit-overhead)), true},
+		{"SmallestReference", ev(bytes.Repeat([]byte("x"), limit-overhead+1)), false},
+		{"Reference16KB", ev(bytes.Repeat([]byte("x"), 16<<10)), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			payload := postgres.EncodeNotification(tt.ev)
+			if len(payload) >= 8000 {
+				t.Errorf("payload is %d bytes; NOTIFY takes under 8000", len(payload))
+			}
+			got, inline, err := postgres.DecodeNotification(payload)
+			if err != nil {
+				t.Fatalf("decode: %v", err)
+			}
+			if inline != tt.inline {
+				t.Errorf("inline = %v, want %v", inline, tt.inline)
+			}
+			want := tt.ev
+			if !tt.inline {
+				want.Data = nil
+			}
+			if got.RoomID != want.RoomID || got.Seq != want.Seq || got.Type != want.Type || got.SubjectID != want.SubjectID ||
+				!bytes.Equal(got.Data, want.Data) || (got.Data == nil) != (want.Data == nil) {
+				t.Errorf("round trip: got %+v, want %+v", got, want)
+			}
+		})
+	}
+
+	t.Run("Malformed", func(t *testing.T) {
+		for _, payload := range []string{
+			"",
+			room + " 1 message",
+			room + " 1 message " + user + " extra",
+			room + " x message " + user,
+			room + " 0 message " + user,
+			room + " -1 message " + user,
+		} {
+			if _, _, err := postgres.DecodeNotification(payload); err == nil {
+				t.Errorf("DecodeNotification(%.60q) succeeded", payload)
+			}
+		}
+	})
+}
