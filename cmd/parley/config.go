@@ -43,6 +43,17 @@ func parseConfig(name string, args []string, getenv func(string) string, stderr 
 		}
 		fs.StringVar(p, flagName, v, usage+" ("+env+")")
 	}
+	// Secrets (a database URL may hold a password) are read from the
+	// environment after parsing, so -h never prints them as defaults.
+	var secrets []func()
+	secret := func(p *string, flagName, env, usage string) {
+		fs.StringVar(p, flagName, "", usage+" ("+env+")")
+		secrets = append(secrets, func() {
+			if *p == "" {
+				*p = getenv(env)
+			}
+		})
+	}
 	dur := func(p *time.Duration, flagName, env string, def time.Duration, usage string) {
 		v := def
 		if e := getenv(env); e != "" {
@@ -56,9 +67,9 @@ func parseConfig(name string, args []string, getenv func(string) string, stderr 
 	}
 	var cors string
 	str(&c.Addr, "addr", "PARLEY_ADDR", ":8080", "listen address")
-	str(&c.DatabaseURL, "database-url", "PARLEY_DATABASE_URL", "", "Postgres URL; unset: a private cluster under the data dir")
+	secret(&c.DatabaseURL, "database-url", "PARLEY_DATABASE_URL", "Postgres URL; unset: a private cluster under the data dir")
 	str(&c.DataDir, "data-dir", "PARLEY_DATA_DIR", "./.parley", "where the private cluster and generated JWT secret live")
-	str(&c.JWTSecret, "jwt-secret", "PARLEY_JWT_SECRET", "", "HS256 key, at least 32 bytes; required with a database URL")
+	secret(&c.JWTSecret, "jwt-secret", "PARLEY_JWT_SECRET", "HS256 key, at least 32 bytes; required with a database URL")
 	str(&c.JWTIssuer, "jwt-issuer", "PARLEY_JWT_ISSUER", "parley", "access token iss")
 	str(&c.JWTAudience, "jwt-audience", "PARLEY_JWT_AUDIENCE", "parley", "access token aud")
 	dur(&c.AccessTTL, "access-ttl", "PARLEY_ACCESS_TTL", 15*time.Minute, "access token lifetime")
@@ -67,6 +78,9 @@ func parseConfig(name string, args []string, getenv func(string) string, stderr 
 	str(&cors, "cors-origins", "PARLEY_CORS_ORIGINS", "", "comma-separated allowed origins")
 	if err := fs.Parse(args); err != nil {
 		return Config{}, err
+	}
+	for _, read := range secrets {
+		read()
 	}
 	if fs.NArg() > 0 {
 		errs = append(errs, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " ")))

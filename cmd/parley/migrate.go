@@ -16,6 +16,11 @@ func migrate(ctx context.Context, args []string, getenv func(string) string, std
 		return fmt.Errorf("want up, down or status")
 	}
 	action := args[0]
+	// Refuse an unknown action before starting anything (the private
+	// cluster included).
+	if action != "up" && action != "down" && action != "status" {
+		return fmt.Errorf("unknown action %q: want up, down or status", action)
+	}
 	cfg, err := parseConfig("migrate "+action, args[1:], getenv, stderr)
 	if err != nil {
 		return err

@@ -48,8 +48,9 @@ func Main(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "e2e: build parley:", err)
 		os.Exit(1)
 	}
-	defer os.RemoveAll(dir)
-	pgtest.Main(m)
+	code := pgtest.Run(m)
+	_ = os.RemoveAll(dir)
+	os.Exit(code)
 }
 
 // Binary is the path of the parley binary under test.

@@ -64,6 +64,12 @@ type server struct {
 // cluster if one was started, and exits with the tests' exit code. Call it
 // from TestMain.
 func Main(m *testing.M) {
+	os.Exit(Run(m))
+}
+
+// Run is Main without the exit, for a TestMain with its own clean-up: it
+// returns the exit code.
+func Run(m *testing.M) int {
 	srv = &server{
 		logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	}
@@ -74,7 +80,7 @@ func Main(m *testing.M) {
 			code = 1
 		}
 	}
-	os.Exit(code)
+	return code
 }
 
 // NewDB creates a database holding Parley's migrated schema and returns its

@@ -1,0 +1,209 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+// envFunc is a getenv over a fixed environment.
+func envFunc(env map[string]string) func(string) string {
+	return func(k string) string { return env[k] }
+}
+
+// defaults is the configuration with nothing set.
+var defaults = Config{
+	Addr:        ":8080",
+	DataDir:     "./.parley",
+	JWTIssuer:   "parley",
+	JWTAudience: "parley",
+	AccessTTL:   15 * time.Minute,
+	RefreshTTL:  720 * time.Hour,
+	Heartbeat:   15 * time.Second,
+}
+
+// with returns defaults changed by edit.
+func with(edit func(*Config)) Config {
+	c := defaults
+	edit(&c)
+	return c
+}
+
+const (
+	testURL    = "postgres://parley@db.example/parley"
+	testSecret = "0123456789abcdef0123456789abcdef" // 32 bytes
+)
+
+// TestConfig parses flags and environment as serve does (migrate when
+// migrate is set) and validates the result: either the configuration comes
+// out as want, or the error names the setting at fault.
+func TestConfig(t *testing.T) {
+	tests := []struct {
+		name    string
+		args    []string
+		env     map[string]string
+		migrate bool // validate for migrate, which needs no secret
+		want    Config
+		wantErr []string // all in the error
+	}{
+		{name: "Defaults", want: defaults},
+		{name: "Env", env: map[string]string{
+			"PARLEY_ADDR":          "127.0.0.1:9000",
+			"PARLEY_DATABASE_URL":  testURL,
+			"PARLEY_DATA_DIR":      "/var/lib/parley",
+			"PARLEY_JWT_SECRET":    testSecret,
+			"PARLEY_JWT_ISSUER":    "iss",
+			"PARLEY_JWT_AUDIENCE":  "aud",
+			"PARLEY_ACCESS_TTL":    "5m",
+			"PARLEY_REFRESH_TTL":   "24h",
+			"PARLEY_HEARTBEAT":     "2s",
+			"PARLEY_CORS_ORIGINS":  " https://a.example , ,https://b.example",
+			"PARLEY_UNRELATED_VAR": "ignored",
+		}, want: Config{
+			Addr: "127.0.0.1:9000", DatabaseURL: testURL, DataDir: "/var/lib/parley", JWTSecret: testSecret,
+			JWTIssuer: "iss", JWTAudience: "aud", AccessTTL: 5 * time.Minute, RefreshTTL: 24 * time.Hour,
+			Heartbeat: 2 * time.Second, CORSOrigins: []string{"https://a.example", "https://b.example"},
+		}},
+		{name: "Flags", args: []string{
+			"-addr", ":9001", "-database-url", testURL, "-data-dir", "d", "-jwt-secret", testSecret,
+			"-jwt-issuer", "i", "-jwt-audience", "a", "-access-ttl", "1m", "-refresh-ttl", "2h",
+			"-heartbeat", "3s", "-cors-origins", "https://c.example",
+		}, want: Config{
+			Addr: ":9001", DatabaseURL: testURL, DataDir: "d", JWTSecret: testSecret, JWTIssuer: "i", JWTAudience: "a",
+			AccessTTL: time.Minute, RefreshTTL: 2 * time.Hour, Heartbeat: 3 * time.Second, CORSOrigins: []string{"https://c.example"},
+		}},
+		{name: "FlagsWinOverEnv",
+			args: []string{"-addr=:2", "-access-ttl=2m", "--heartbeat=4s", "-jwt-secret", testSecret},
+			env:  map[string]string{"PARLEY_ADDR": ":1", "PARLEY_ACCESS_TTL": "1m", "PARLEY_HEARTBEAT": "1s", "PARLEY_JWT_SECRET": "short", "PARLEY_DATABASE_URL": testURL},
+			want: with(func(c *Config) {
+				c.Addr, c.AccessTTL, c.Heartbeat, c.JWTSecret, c.DatabaseURL = ":2", 2*time.Minute, 4*time.Second, testSecret, testURL
+			})},
+		{name: "SecretWithURL", env: map[string]string{"PARLEY_DATABASE_URL": testURL, "PARLEY_JWT_SECRET": testSecret},
+			want: with(func(c *Config) { c.DatabaseURL, c.JWTSecret = testURL, testSecret })},
+		{name: "SecretIsRawBytes", env: map[string]string{"PARLEY_JWT_SECRET": strings.Repeat("é", 16)}, // 32 bytes, 16 characters
+			want: with(func(c *Config) { c.JWTSecret = strings.Repeat("é", 16) })},
+		{name: "MigrateNeedsNoSecret", migrate: true, env: map[string]string{"PARLEY_DATABASE_URL": testURL},
+			want: with(func(c *Config) { c.DatabaseURL = testURL })},
+
+		{name: "ErrSecretMissingWithURL", env: map[string]string{"PARLEY_DATABASE_URL": testURL},
+			wantErr: []string{"PARLEY_JWT_SECRET", "required"}},
+		{name: "ErrSecretShortWithURL", env: map[string]string{"PARLEY_DATABASE_URL": testURL, "PARLEY_JWT_SECRET": testSecret[:31]},
+			wantErr: []string{"PARLEY_JWT_SECRET", "32 bytes"}},
+		{name: "ErrSecretShortFlagWithURL", args: []string{"-jwt-secret", "hunter2"}, env: map[string]string{"PARLEY_DATABASE_URL": testURL},
+			wantErr: []string{"PARLEY_JWT_SECRET", "32 bytes"}},
+		{name: "ErrSecretShortWithoutURL", env: map[string]string{"PARLEY_JWT_SECRET": "hunter2"},
+			wantErr: []string{"PARLEY_JWT_SECRET", "32 bytes"}},
+		{name: "ErrBadAccessTTL", env: map[string]string{"PARLEY_ACCESS_TTL": "15 minutes"}, wantErr: []string{"PARLEY_ACCESS_TTL", "15 minutes"}},
+		{name: "ErrBadRefreshTTL", env: map[string]string{"PARLEY_REFRESH_TTL": "30d"}, wantErr: []string{"PARLEY_REFRESH_TTL", "30d"}},
+		{name: "ErrBadHeartbeat", env: map[string]string{"PARLEY_HEARTBEAT": "15"}, wantErr: []string{"PARLEY_HEARTBEAT"}},
+		{name: "ErrBadDurationFlag", args: []string{"-access-ttl", "soon"}, wantErr: []string{"access-ttl"}},
+		{name: "ErrZeroAccessTTL", env: map[string]string{"PARLEY_ACCESS_TTL": "0s"}, wantErr: []string{"PARLEY_ACCESS_TTL"}},
+		{name: "ErrNegativeRefreshTTL", env: map[string]string{"PARLEY_REFRESH_TTL": "-1h"}, wantErr: []string{"PARLEY_REFRESH_TTL"}},
+		{name: "ErrHeartbeatTooLong", env: map[string]string{"PARLEY_HEARTBEAT": "1h"}, wantErr: []string{"PARLEY_HEARTBEAT"}},
+		{name: "ErrEmptyAddr", args: []string{"-addr="}, wantErr: []string{"PARLEY_ADDR"}},
+		{name: "ErrEmptyDataDirWithoutURL", args: []string{"-data-dir="}, wantErr: []string{"PARLEY_DATA_DIR"}},
+		{name: "ErrEmptyIssuer", args: []string{"-jwt-issuer="}, wantErr: []string{"PARLEY_JWT_ISSUER"}},
+		{name: "ErrEmptyAudience", args: []string{"-jwt-audience="}, wantErr: []string{"PARLEY_JWT_AUDIENCE"}},
+		{name: "ErrUnknownFlag", args: []string{"-port", "8080"}, wantErr: []string{"-port"}},
+		{name: "ErrUnexpectedArgument", args: []string{"now"}, wantErr: []string{"unexpected arguments", "now"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var stderr bytes.Buffer
+			c, err := parseConfig("serve", tt.args, envFunc(tt.env), &stderr)
+			if err == nil {
+				err = c.validate(!tt.migrate)
+			}
+			if tt.wantErr != nil {
+				if err == nil {
+					t.Fatalf("config %+v accepted, want an error naming %q", c, tt.wantErr)
+				}
+				msg := err.Error() + stderr.String()
+				for _, w := range tt.wantErr {
+					if !strings.Contains(msg, w) {
+						t.Fatalf("error %q does not name %q", msg, w)
+					}
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("error %v, want config %+v", err, tt.want)
+			}
+			if !reflect.DeepEqual(c, tt.want) {
+				t.Fatalf("config\n %+v\nwant\n %+v", c, tt.want)
+			}
+		})
+	}
+}
+
+// TestRun covers the commands that need no database: each answers with
+// its exit code and output, and a command that cannot run fails before it
+// touches the data dir.
+func TestRun(t *testing.T) {
+	dataDir := filepath.Join(t.TempDir(), "data")
+	tests := []struct {
+		name       string
+		args       []string
+		env        map[string]string
+		wantCode   int
+		wantStdout string
+		wantStderr string
+	}{
+		{name: "NoArgumentsPrintsHelp", wantCode: 0, wantStdout: "Usage:"},
+		{name: "Help", args: []string{"help"}, wantCode: 0, wantStdout: "parley migrate up|down|status"},
+		{name: "HelpFlag", args: []string{"-h"}, wantCode: 0, wantStdout: "parley serve"},
+		{name: "ServeHelpFlag", args: []string{"serve", "-h"}, wantCode: 0, wantStderr: "PARLEY_JWT_SECRET"},
+		{name: "OpenAPI", args: []string{"openapi"}, wantCode: 0, wantStdout: "openapi: 3.1"},
+		{name: "ErrUnknownCommand", args: []string{"start"}, wantCode: 2, wantStderr: `unknown command "start"`},
+		{name: "ErrServeWithoutSecret", args: []string{"serve"}, env: map[string]string{"PARLEY_DATABASE_URL": testURL},
+			wantCode: 1, wantStderr: "PARLEY_JWT_SECRET"},
+		{name: "ErrServeBadDuration", args: []string{"serve"}, env: map[string]string{"PARLEY_DATA_DIR": dataDir, "PARLEY_REFRESH_TTL": "forever"},
+			wantCode: 1, wantStderr: "PARLEY_REFRESH_TTL"},
+		{name: "ErrMigrateWithoutAction", args: []string{"migrate"}, env: map[string]string{"PARLEY_DATA_DIR": dataDir},
+			wantCode: 1, wantStderr: "up, down or status"},
+		{name: "ErrMigrateUnknownAction", args: []string{"migrate", "sideways"}, env: map[string]string{"PARLEY_DATA_DIR": dataDir},
+			wantCode: 1, wantStderr: `"sideways"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			code := run(context.Background(), tt.args, envFunc(tt.env), &stdout, &stderr)
+			if code != tt.wantCode {
+				t.Fatalf("exit code %d, want %d\nstdout: %s\nstderr: %s", code, tt.wantCode, &stdout, &stderr)
+			}
+			if !strings.Contains(stdout.String(), tt.wantStdout) || !strings.Contains(stderr.String(), tt.wantStderr) {
+				t.Fatalf("stdout %q, want %q in it; stderr %q, want %q in it", &stdout, tt.wantStdout, &stderr, tt.wantStderr)
+			}
+			if _, err := os.Stat(dataDir); err == nil {
+				t.Fatalf("%v created the data dir", tt.args)
+			}
+		})
+	}
+}
+
+// TestHelpHidesSecrets: -h lists flag defaults, which come from the
+// environment; the JWT secret and database URL must not appear there.
+func TestHelpHidesSecrets(t *testing.T) {
+	env := envFunc(map[string]string{
+		"PARLEY_JWT_SECRET":   "a-secret-that-must-not-be-printed-0123456789",
+		"PARLEY_DATABASE_URL": "postgres://parley:hunter2@db/parley",
+	})
+	var out strings.Builder
+	if code := run(t.Context(), []string{"serve", "-h"}, env, &out, &out); code != 0 {
+		t.Fatalf("exit %d: %s", code, out.String())
+	}
+	for _, s := range []string{"a-secret-that-must-not-be-printed", "hunter2"} {
+		if strings.Contains(out.String(), s) {
+			t.Fatalf("help printed %q:\n%s", s, out.String())
+		}
+	}
+	cfg, err := parseConfig("serve", nil, env, &out)
+	if err != nil || cfg.JWTSecret != "a-secret-that-must-not-be-printed-0123456789" || cfg.DatabaseURL != "postgres://parley:hunter2@db/parley" {
+		t.Fatalf("secrets not read from the environment: %+v %v", cfg, err)
+	}
+}
