@@ -31,11 +31,13 @@ type historyInput struct {
 }
 
 // Resolve records which cursors were given: after=0 (from the start) is not
-// the same as no cursor (the latest page).
+// the same as no cursor (the latest page). An empty value is no cursor, as
+// Huma treats it when parsing (before= must not read as before=0, an empty
+// page that hides the whole history).
 func (in *historyInput) Resolve(ctx huma.Context) []error {
 	u := ctx.URL()
 	q := u.Query()
-	in.hasBefore, in.hasAfter = q.Has("before"), q.Has("after")
+	in.hasBefore, in.hasAfter = q.Get("before") != "", q.Get("after") != ""
 	if in.hasBefore && in.hasAfter {
 		return []error{&huma.ErrorDetail{Message: "give before or after, not both", Location: "query.after", Value: in.After}}
 	}

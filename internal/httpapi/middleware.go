@@ -94,6 +94,9 @@ func checkBody(next http.Handler) http.Handler {
 		case !utf8.Valid(body):
 			writeProblem(w, http.StatusBadRequest, "request body is not valid UTF-8")
 			return
+		case hasLoneSurrogate(body):
+			writeProblem(w, http.StatusBadRequest, "request body escapes a lone UTF-16 surrogate, which is not a character")
+			return
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		next.ServeHTTP(w, r)
@@ -134,4 +137,59 @@ func (s *Server) recoverer(next http.Handler) http.Handler {
 		}()
 		next.ServeHTTP(w, r)
 	})
+}
+
+// hasLoneSurrogate reports whether a JSON text escapes half a UTF-16
+// surrogate pair (\ud800 alone, say): encoding/json would store it as
+// U+FFFD, not as posted. Backslashes occur only inside JSON strings, so a
+// scan of the escapes is enough.
+func hasLoneSurrogate(b []byte) bool {
+	for i := 0; i < len(b); i++ {
+		if b[i] != '\\' || i+1 >= len(b) {
+			continue
+		}
+		i++ // the escaped character
+		r, ok := hexRune(b, i)
+		if !ok {
+			continue
+		}
+		switch {
+		case r >= 0xDC00 && r <= 0xDFFF:
+			return true // a low half with no high half before it
+		case r >= 0xD800 && r <= 0xDBFF:
+			i += 4
+			if i+1 >= len(b) || b[i+1] != '\\' {
+				return true
+			}
+			low, ok := hexRune(b, i+2)
+			if !ok || low < 0xDC00 || low > 0xDFFF {
+				return true
+			}
+			i += 6
+		default:
+			i += 4
+		}
+	}
+	return false
+}
+
+// hexRune parses the four hex digits after the 'u' at b[i].
+func hexRune(b []byte, i int) (rune, bool) {
+	if b[i] != 'u' || i+4 >= len(b) {
+		return 0, false
+	}
+	var r rune
+	for _, c := range b[i+1 : i+5] {
+		switch {
+		case c >= '0' && c <= '9':
+			r = r<<4 | rune(c-'0')
+		case c >= 'a' && c <= 'f':
+			r = r<<4 | rune(c-'a'+10)
+		case c >= 'A' && c <= 'F':
+			r = r<<4 | rune(c-'A'+10)
+		default:
+			return 0, false
+		}
+	}
+	return r, true
 }

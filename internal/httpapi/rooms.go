@@ -87,8 +87,11 @@ func (s *Server) registerRooms() {
 			return &roomOutput{room}, nil
 		})
 
-	huma.Register(s.api, authed(op("updateRoom", http.MethodPatch, "/v1/rooms/{room_id}", "Update a room's name or topic", tag, http.StatusOK,
-		http.StatusBadRequest, http.StatusForbidden, http.StatusNotFound, http.StatusRequestEntityTooLarge, http.StatusUnprocessableEntity)),
+	update := authed(op("updateRoom", http.MethodPatch, "/v1/rooms/{room_id}", "Update a room's name or topic", tag, http.StatusOK,
+		http.StatusBadRequest, http.StatusForbidden, http.StatusNotFound, http.StatusRequestEntityTooLarge, http.StatusUnprocessableEntity))
+	update.Description = "Owner only. Absent fields stay as they are. A change records a room.updated event (last_seq moves); " +
+		"a PATCH that changes nothing answers the room and records nothing."
+	huma.Register(s.api, update,
 		func(ctx context.Context, in *struct {
 			RoomPath
 			Body UpdateRoomRequest

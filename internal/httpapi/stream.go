@@ -38,11 +38,12 @@ type streamInput struct {
 
 // Resolve picks the resume cursor: Last-Event-ID wins over after.
 func (in *streamInput) Resolve(ctx huma.Context) []error {
+	// An empty value is no cursor, as Huma parses it.
 	u := ctx.URL()
 	switch {
 	case ctx.Header("Last-Event-ID") != "":
 		in.cursor, in.hasCursor = in.LastEventID, true
-	case u.Query().Has("after"):
+	case u.Query().Get("after") != "":
 		in.cursor, in.hasCursor = in.After, true
 	}
 	return nil

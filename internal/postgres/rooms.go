@@ -37,18 +37,35 @@ func roomNotFound() error { return chat.Errorf(chat.ENotFound, "room not found")
 // loadRoom reads a live room and the caller's role in it ("" for none). With
 // lock it takes the room's row lock first, which serializes every change to
 // the room and so makes commit order equal seq order.
+//
+// Locked, the role is read by a second statement after the lock is held: in
+// READ COMMITTED a statement that waited for a row lock re-reads only the
+// locked row, so a role joined into the same statement would come from
+// before the previous lock holder committed (a concurrent join would insert
+// the member twice, a concurrent leave would still see a member).
 func loadRoom(ctx context.Context, q querier, roomID, userID string, lock bool) (chat.Room, chat.Role, error) {
 	if !validID(roomID) {
 		return chat.Room{}, "", roomNotFound()
 	}
-	sql := `SELECT ` + roomCols + `, COALESCE(m.role, '') FROM rooms r
-		LEFT JOIN room_members m ON m.room_id = r.id AND m.user_id = $2
-		WHERE r.id = $1 AND r.deleted_at IS NULL`
-	if lock {
-		sql += ` FOR NO KEY UPDATE OF r`
-	}
+	var room chat.Room
 	var role chat.Role
-	room, err := scanRoom(q.QueryRow(ctx, sql, roomID, userID), &role)
+	var err error
+	if lock {
+		room, err = scanRoom(q.QueryRow(ctx, `SELECT `+roomCols+` FROM rooms r
+			WHERE r.id = $1 AND r.deleted_at IS NULL FOR NO KEY UPDATE`, roomID))
+		if err == nil {
+			err = q.QueryRow(ctx, `SELECT role FROM room_members WHERE room_id = $1 AND user_id = $2`, roomID, userID).Scan(&role)
+			if err == pgx.ErrNoRows {
+				role, err = "", nil
+			} else if err != nil {
+				return chat.Room{}, "", dbError(err, "load role")
+			}
+		}
+	} else {
+		room, err = scanRoom(q.QueryRow(ctx, `SELECT `+roomCols+`, COALESCE(m.role, '') FROM rooms r
+			LEFT JOIN room_members m ON m.room_id = r.id AND m.user_id = $2
+			WHERE r.id = $1 AND r.deleted_at IS NULL`, roomID, userID), &role)
+	}
 	if err != nil {
 		if chat.ErrorCode(dbError(err, "")) == chat.ENotFound {
 			return chat.Room{}, "", roomNotFound()
@@ -226,6 +243,11 @@ func (db *DB) UpdateRoom(ctx context.Context, userID, roomID string, in chat.Roo
 	}
 	var out chat.Room
 	err := db.change(ctx, userID, roomID, chat.NeedOwner, func(tx pgx.Tx, room *chat.Room, _ chat.Role) error {
+		if (in.Name == nil || *in.Name == room.Name) && (in.Topic == nil || *in.Topic == room.Topic) {
+			// Nothing changes: answer with the room and record no event.
+			out = *room
+			return nil
+		}
 		if in.Name != nil {
 			room.Name = *in.Name
 		}

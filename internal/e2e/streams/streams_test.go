@@ -259,6 +259,7 @@ func TestResumeCursors(t *testing.T) {
 		{"HeaderZero", "", "0", 1},
 		{"PastTheEnd", "after=1000", "", 0},
 		{"Live", "", "", 0},
+		{"EmptyAfterIsLive", "after=", "", 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
