@@ -125,3 +125,28 @@ func TestOpenAPIOperations(t *testing.T) {
 		t.Fatal("the document has no operations")
 	}
 }
+
+// TestOpenAPIStream: the room stream is documented as text/event-stream
+// with one frame schema per event type.
+func TestOpenAPIStream(t *testing.T) {
+	doc := httpapi.New(httpapi.Options{}).OpenAPI()
+	item := doc.Paths["/v1/rooms/{room_id}/events"]
+	if item == nil || item.Get == nil {
+		t.Fatal("no GET /v1/rooms/{room_id}/events")
+	}
+	mt := item.Get.Responses["200"].Content["text/event-stream"]
+	if mt == nil || mt.Schema == nil || mt.Schema.Items == nil {
+		t.Fatal("200 is not documented as text/event-stream frames")
+	}
+	got := map[string]bool{}
+	for _, frame := range mt.Schema.Items.OneOf {
+		if ev := frame.Properties["event"]; ev != nil && len(ev.Enum) == 1 {
+			got[ev.Enum[0].(string)] = frame.Properties["data"] != nil
+		}
+	}
+	for _, name := range []string{"message", "member.joined", "member.left", "room.updated", "room.deleted", "ready", "reauth"} {
+		if !got[name] {
+			t.Errorf("no frame schema with data for event %q", name)
+		}
+	}
+}
