@@ -86,9 +86,6 @@ func (db *DB) LastSeq(ctx context.Context, roomID string) (int64, error) {
 
 // CheckStream authorizes the caller to stream a room: members only.
 func (db *DB) CheckStream(ctx context.Context, userID, roomID string) (int64, error) {
-	room, role, err := loadRoom(ctx, db.pool, roomID, userID, false)
-	if err != nil {
-		return 0, err
-	}
-	return room.LastSeq, chat.Authorize(room.Visibility, role, chat.NeedMember)
+	room, err := db.readRoom(ctx, userID, roomID, chat.NeedMember)
+	return room.LastSeq, err
 }

@@ -81,30 +81,23 @@ func (db *DB) LeaveRoom(ctx context.Context, userID, roomID string) error {
 
 // FindMembers lists a room's members, oldest first.
 func (db *DB) FindMembers(ctx context.Context, userID, roomID string) ([]chat.Member, error) {
-	var members []chat.Member
-	err := db.inTx(ctx, func(tx pgx.Tx) error {
-		room, role, err := loadRoom(ctx, tx, roomID, userID, false)
-		if err != nil {
-			return err
-		}
-		if err := chat.Authorize(room.Visibility, role, chat.NeedMember); err != nil {
-			return err
-		}
-		rows, err := tx.Query(ctx, `SELECT `+userCols+`, m.role, m.joined_at FROM room_members m
-			JOIN users u ON u.id = m.user_id WHERE m.room_id = $1 ORDER BY m.joined_at, u.username`, room.ID)
-		if err != nil {
-			return dbError(err, "list members")
-		}
-		members, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (chat.Member, error) {
-			var m chat.Member
-			var joined time.Time
-			u, err := scanUser(row, &m.Role, &joined)
-			m.User, m.JoinedAt = u, joined.UTC()
-			return m, err
-		})
-		return dbError(err, "list members")
+	room, err := db.readRoom(ctx, userID, roomID, chat.NeedMember)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := db.pool.Query(ctx, `SELECT `+userCols+`, m.role, m.joined_at FROM room_members m
+		JOIN users u ON u.id = m.user_id WHERE m.room_id = $1 ORDER BY m.joined_at, u.username`, room.ID)
+	if err != nil {
+		return nil, dbError(err, "list members")
+	}
+	members, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (chat.Member, error) {
+		var m chat.Member
+		var joined time.Time
+		u, err := scanUser(row, &m.Role, &joined)
+		m.User, m.JoinedAt = u, joined.UTC()
+		return m, err
 	})
-	return members, err
+	return members, dbError(err, "list members")
 }
 
 // AddMember lets the owner add a user; adding a member again changes nothing.

@@ -63,50 +63,43 @@ func (db *DB) PostMessage(ctx context.Context, userID, roomID string, in chat.Me
 // FindMessages pages through a room's messages, always returned in
 // ascending seq order.
 func (db *DB) FindMessages(ctx context.Context, userID, roomID string, f chat.MessageFilter) ([]chat.Message, bool, error) {
-	var msgs []chat.Message
-	hasMore := false
-	err := db.inTx(ctx, func(tx pgx.Tx) error {
-		room, role, err := loadRoom(ctx, tx, roomID, userID, false)
-		if err != nil {
-			return err
+	if f.Before != nil && f.After != nil {
+		return nil, false, chat.Invalid("query.after", "give before or after, not both")
+	}
+	room, err := db.readRoom(ctx, userID, roomID, chat.NeedMember)
+	if err != nil {
+		return nil, false, err
+	}
+	const q = `SELECT data FROM room_events WHERE room_id = $1 AND type = 'message' `
+	var rows pgx.Rows
+	switch {
+	case f.After != nil:
+		rows, err = db.pool.Query(ctx, q+`AND seq > $2 ORDER BY seq LIMIT $3`, room.ID, *f.After, f.Limit+1)
+	case f.Before != nil:
+		rows, err = db.pool.Query(ctx, q+`AND seq < $2 ORDER BY seq DESC LIMIT $3`, room.ID, *f.Before, f.Limit+1)
+	default:
+		rows, err = db.pool.Query(ctx, q+`ORDER BY seq DESC LIMIT $2`, room.ID, f.Limit+1)
+	}
+	if err != nil {
+		return nil, false, dbError(err, "read history")
+	}
+	msgs, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (chat.Message, error) {
+		var data []byte
+		var m chat.Message
+		if err := row.Scan(&data); err != nil {
+			return m, err
 		}
-		if err := chat.Authorize(room.Visibility, role, chat.NeedMember); err != nil {
-			return err
-		}
-		const q = `SELECT data FROM room_events WHERE room_id = $1 AND type = 'message' `
-		var rows pgx.Rows
-		switch {
-		case f.Before != nil && f.After != nil:
-			return chat.Invalid("query.after", "give before or after, not both")
-		case f.After != nil:
-			rows, err = tx.Query(ctx, q+`AND seq > $2 ORDER BY seq LIMIT $3`, room.ID, *f.After, f.Limit+1)
-		case f.Before != nil:
-			rows, err = tx.Query(ctx, q+`AND seq < $2 ORDER BY seq DESC LIMIT $3`, room.ID, *f.Before, f.Limit+1)
-		default:
-			rows, err = tx.Query(ctx, q+`ORDER BY seq DESC LIMIT $2`, room.ID, f.Limit+1)
-		}
-		if err != nil {
-			return dbError(err, "read history")
-		}
-		msgs, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (chat.Message, error) {
-			var data []byte
-			var m chat.Message
-			if err := row.Scan(&data); err != nil {
-				return m, err
-			}
-			return m, json.Unmarshal(data, &m)
-		})
-		if err != nil {
-			return dbError(err, "read history")
-		}
-		if len(msgs) > f.Limit {
-			hasMore = true
-			msgs = msgs[:f.Limit]
-		}
-		if f.After == nil {
-			slices.Reverse(msgs)
-		}
-		return nil
+		return m, json.Unmarshal(data, &m)
 	})
-	return msgs, hasMore, err
+	if err != nil {
+		return nil, false, dbError(err, "read history")
+	}
+	hasMore := len(msgs) > f.Limit
+	if hasMore {
+		msgs = msgs[:f.Limit]
+	}
+	if f.After == nil {
+		slices.Reverse(msgs)
+	}
+	return msgs, hasMore, nil
 }

@@ -75,6 +75,16 @@ func loadRoom(ctx context.Context, q querier, roomID, userID string, lock bool) 
 	return room, role, nil
 }
 
+// readRoom loads a live room for a read and checks the caller may do an
+// operation needing need in it.
+func (db *DB) readRoom(ctx context.Context, userID, roomID string, need chat.Need) (chat.Room, error) {
+	room, role, err := loadRoom(ctx, db.pool, roomID, userID, false)
+	if err != nil {
+		return chat.Room{}, err
+	}
+	return room, chat.Authorize(room.Visibility, role, need)
+}
+
 // change runs fn on the locked room in a transaction after checking that the
 // caller's role satisfies need.
 func (db *DB) change(ctx context.Context, userID, roomID string, need chat.Need, fn func(tx pgx.Tx, room *chat.Room, role chat.Role) error) error {
@@ -169,11 +179,7 @@ func checkRoomFields(name, topic *string) error {
 
 // FindRoom returns a room the caller may see.
 func (db *DB) FindRoom(ctx context.Context, userID, roomID string) (chat.Room, error) {
-	room, role, err := loadRoom(ctx, db.pool, roomID, userID, false)
-	if err != nil {
-		return chat.Room{}, err
-	}
-	return room, chat.Authorize(room.Visibility, role, chat.NeedVisible)
+	return db.readRoom(ctx, userID, roomID, chat.NeedVisible)
 }
 
 // FindRooms lists rooms newest first. The cursor is opaque: the creation
