@@ -156,6 +156,32 @@ func mustJWTClaims(tb testing.TB, token string, v any) {
 
 const sigterm = syscall.SIGTERM
 
+// MustReadiness waits until every replica's /readyz says ready (or not).
+func MustReadiness(tb testing.TB, reps []*e2e.Replica, ready bool) {
+	tb.Helper()
+	for _, r := range reps {
+		check := r.WaitUnready
+		if ready {
+			check = r.WaitReady
+		}
+		if err := check(wait); err != nil {
+			tb.Fatal(err)
+		}
+	}
+}
+
+// MustDeliverAll lets the poster go on for 20 more posts after a recovery,
+// stops it, and checks every stream got every event after start, once, in
+// order, through the last acknowledged post.
+func MustDeliverAll(tb testing.TB, p *poster, streams []*e2e.Stream, start int64) {
+	tb.Helper()
+	p.MustAdvance(tb, 20)
+	last := p.Stop()
+	for i, s := range streams {
+		MustSeeAll(tb, fmt.Sprintf("stream %d", i), s, start+1, last)
+	}
+}
+
 // MustExec runs SQL on the test database as an operator would.
 func MustExec(tb testing.TB, url, sql string, args ...any) {
 	tb.Helper()
@@ -215,25 +241,13 @@ func TestListenerLoss(t *testing.T) {
 			MustExec(t, adminURL(t, c.DatabaseURL), fmt.Sprintf(`ALTER DATABASE %q WITH ALLOW_CONNECTIONS false`, dbName))
 			MustExec(t, adminURL(t, c.DatabaseURL), `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
 				WHERE datname = $1 AND `+tt.kill, dbName)
-			for _, r := range reps {
-				if err := r.WaitUnready(wait); err != nil {
-					t.Fatal(err)
-				}
-			}
+			MustReadiness(t, reps, false)
 			if tt.postsDuringOutage {
 				p.MustAdvance(t, 10)
 			}
 			MustExec(t, adminURL(t, c.DatabaseURL), fmt.Sprintf(`ALTER DATABASE %q WITH ALLOW_CONNECTIONS true`, dbName))
-			for _, r := range reps {
-				if err := r.WaitReady(wait); err != nil {
-					t.Fatal(err)
-				}
-			}
-			p.MustAdvance(t, 20)
-			last := p.Stop()
-			for i, s := range streams {
-				MustSeeAll(t, fmt.Sprintf("stream %d", i), s, start+1, last)
-			}
+			MustReadiness(t, reps, true)
+			MustDeliverAll(t, p, streams, start)
 		})
 	}
 }
@@ -248,22 +262,10 @@ func TestPostgresRestart(t *testing.T) {
 	p := startPoster(room.ID, alice, bob)
 	p.MustAdvance(t, 20)
 	pg.Stop(t)
-	for _, r := range reps {
-		if err := r.WaitUnready(wait); err != nil {
-			t.Fatal(err)
-		}
-	}
+	MustReadiness(t, reps, false)
 	pg.Start(t)
-	for _, r := range reps {
-		if err := r.WaitReady(wait); err != nil {
-			t.Fatal(err)
-		}
-	}
-	p.MustAdvance(t, 20)
-	last := p.Stop()
-	for i, s := range streams {
-		MustSeeAll(t, fmt.Sprintf("stream %d", i), s, start+1, last)
-	}
+	MustReadiness(t, reps, true)
+	MustDeliverAll(t, p, streams, start)
 }
 
 // TestRevocation: removal and deletion end the affected streams on both
