@@ -3,19 +3,26 @@ package postgres
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/parley-chat/parley/internal/chat"
 )
 
 // PostMessage appends a message to the room's log. A client_id seen before
 // from the same author returns the stored message (created false) when the
-// body matches and EConflict when it does not. The client_id is checked
-// under the room lock, so concurrent repeats store one message.
+// body matches and EConflict when it does not.
+//
+// Posting is the hot path, so it takes two round trips instead of one per
+// statement: the first pipelines BEGIN, the room lock, and (after the lock,
+// so it sees every earlier commit) the caller's role, the author and any
+// message under the same client_id; the second appends the event and
+// commits. The room lock is held for about one round trip.
 func (db *DB) PostMessage(ctx context.Context, userID, roomID string, in chat.MessagePost) (chat.Message, bool, error) {
 	if err := chat.CheckText("body.body", in.Body, chat.BodyMin, chat.BodyMax); err != nil {
 		return chat.Message{}, false, err
@@ -23,41 +30,101 @@ func (db *DB) PostMessage(ctx context.Context, userID, roomID string, in chat.Me
 	if err := chat.CheckText("body.client_id", in.ClientID, 0, chat.ClientIDMax); err != nil {
 		return chat.Message{}, false, err
 	}
-	var msg chat.Message
-	created := false
-	err := db.change(ctx, userID, roomID, chat.NeedMember, func(tx pgx.Tx, room *chat.Room, _ chat.Role) error {
-		if in.ClientID != "" {
-			var data []byte
-			err := tx.QueryRow(ctx, `SELECT data FROM room_events WHERE room_id = $1 AND subject_id = $2 AND client_id = $3`,
-				room.ID, userID, in.ClientID).Scan(&data)
-			if err == nil {
-				if err := json.Unmarshal(data, &msg); err != nil {
-					return fmt.Errorf("decode stored message: %w", err)
-				}
-				if msg.Body != in.Body {
-					return chat.Errorf(chat.EConflict, "client_id was already used for a different message")
-				}
-				return nil
-			}
-			if err != pgx.ErrNoRows {
-				return dbError(err, "find message by client_id")
-			}
+	if !validID(roomID) {
+		return chat.Message{}, false, roomNotFound()
+	}
+	conn, err := db.pool.Acquire(ctx)
+	if err != nil {
+		return chat.Message{}, false, dbError(err, "acquire connection")
+	}
+	// A connection released inside a transaction is destroyed by the pool,
+	// which rolls the transaction back: the path for unexpected errors.
+	defer conn.Release()
+
+	var b pgx.Batch
+	b.Queue(`BEGIN`)
+	b.Queue(`SELECT `+roomCols+` FROM rooms r WHERE r.id = $1 AND r.deleted_at IS NULL FOR NO KEY UPDATE`, roomID)
+	b.Queue(`SELECT COALESCE((SELECT role FROM room_members WHERE room_id = $1 AND user_id = u.id), ''),
+			u.id, u.username, u.display_name,
+			(SELECT data FROM room_events WHERE room_id = $1 AND subject_id = u.id AND client_id = $3)
+		FROM users u WHERE u.id = $2`, roomID, userID, in.ClientID)
+	br := conn.SendBatch(ctx, &b)
+	var (
+		room   chat.Room
+		role   chat.Role
+		author chat.Author
+		stored []byte
+	)
+	_, err = br.Exec()
+	if err == nil {
+		room, err = scanRoom(br.QueryRow())
+	}
+	if err == nil {
+		err = br.QueryRow().Scan(&role, &author.ID, &author.Username, &author.DisplayName, &stored)
+	}
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	// rollback ends the transaction on the paths that refuse the post, so
+	// the connection goes back to the pool.
+	rollback := func(err error) (chat.Message, bool, error) {
+		if _, rerr := conn.Exec(context.WithoutCancel(ctx), `ROLLBACK`); rerr != nil {
+			conn.Conn().PgConn().Close(context.WithoutCancel(ctx)) //nolint:errcheck // the pool drops it either way
 		}
-		var author chat.Author
-		if err := tx.QueryRow(ctx, `SELECT id, username, display_name FROM users WHERE id = $1`, userID).
-			Scan(&author.ID, &author.Username, &author.DisplayName); err != nil {
-			return userError(err)
+		return chat.Message{}, false, err
+	}
+	switch {
+	case errors.Is(err, pgx.ErrNoRows) && room.ID == "":
+		return rollback(roomNotFound())
+	case errors.Is(err, pgx.ErrNoRows):
+		return rollback(chat.Errorf(chat.ENotFound, "user not found"))
+	case err != nil:
+		return chat.Message{}, false, dbError(err, "post message")
+	}
+	if err := chat.Authorize(room.Visibility, role, chat.NeedMember); err != nil {
+		return rollback(err)
+	}
+	if stored != nil {
+		var msg chat.Message
+		if err := json.Unmarshal(stored, &msg); err != nil {
+			return chat.Message{}, false, fmt.Errorf("decode stored message: %w", err)
 		}
-		at := now()
-		msg = chat.Message{ID: uuid.NewString(), RoomID: room.ID, Author: author, Body: in.Body, ClientID: in.ClientID, CreatedAt: at}
-		_, err := appendEvent(ctx, tx, room, chat.EventMessage, userID, in.ClientID, at, func(seq int64) any {
-			msg.Seq = seq
-			return msg
-		})
-		created = err == nil
-		return err
+		if msg.Body != in.Body {
+			return rollback(chat.Errorf(chat.EConflict, "client_id was already used for a different message"))
+		}
+		rollback(nil) //nolint:errcheck // returns nil
+		return msg, false, nil
+	}
+
+	at := now()
+	msg := chat.Message{ID: uuid.NewString(), RoomID: room.ID, Author: author, Body: in.Body, ClientID: in.ClientID, CreatedAt: at}
+	_, args, err := nextEvent(&room, chat.EventMessage, userID, in.ClientID, at, func(seq int64) any {
+		msg.Seq = seq
+		return msg
 	})
-	return msg, created, err
+	if err != nil {
+		return rollback(err)
+	}
+	b = pgx.Batch{}
+	b.Queue(appendSQL, args...)
+	b.Queue(`COMMIT`)
+	br = conn.SendBatch(ctx, &b)
+	_, err = br.Exec()
+	if err == nil {
+		// In an aborted transaction COMMIT answers ROLLBACK, not an error.
+		var tag pgconn.CommandTag
+		tag, err = br.Exec()
+		if err == nil && tag.String() != "COMMIT" {
+			err = fmt.Errorf("commit answered %q", tag.String())
+		}
+	}
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return chat.Message{}, false, dbError(err, "append message")
+	}
+	return msg, true, nil
 }
 
 // FindMessages pages through a room's messages, always returned in

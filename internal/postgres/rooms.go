@@ -100,15 +100,25 @@ func (db *DB) change(ctx context.Context, userID, roomID string, need chat.Need,
 	})
 }
 
-// appendEvent records the room's next event in tx: it takes seq
-// room.LastSeq+1 (the caller holds the room lock), stores the room's new
-// counters, inserts the event and announces it with pg_notify, all in one
-// statement. data builds the event JSON from its seq.
-func appendEvent(ctx context.Context, tx pgx.Tx, room *chat.Room, typ chat.EventType, subjectID, clientID string, at time.Time, data func(seq int64) any) (chat.Event, error) {
+// appendSQL records an event: it stores the room's new counters, inserts
+// the event and announces it with pg_notify, all in one statement, so the
+// announcement goes out exactly when the event commits.
+const appendSQL = `WITH r AS (
+		UPDATE rooms SET last_seq = $2, member_count = $8 WHERE id = $1
+	), e AS (
+		INSERT INTO room_events (room_id, seq, type, data, subject_id, client_id, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)
+	)
+	SELECT pg_notify('` + NotifyChannel + `', $9)`
+
+// nextEvent takes the room's next seq, room.LastSeq+1 (the caller holds the
+// room lock), encodes the event whose data builds from that seq, and returns
+// it with the arguments of appendSQL.
+func nextEvent(room *chat.Room, typ chat.EventType, subjectID, clientID string, at time.Time, data func(seq int64) any) (chat.Event, []any, error) {
 	room.LastSeq++
 	b, err := json.Marshal(data(room.LastSeq))
 	if err != nil {
-		return chat.Event{}, fmt.Errorf("encode %s event: %w", typ, err)
+		return chat.Event{}, nil, fmt.Errorf("encode %s event: %w", typ, err)
 	}
 	ev := chat.Event{RoomID: room.ID, Seq: room.LastSeq, Type: typ, SubjectID: subjectID, Data: b}
 	var subject, client *string
@@ -118,15 +128,16 @@ func appendEvent(ctx context.Context, tx pgx.Tx, room *chat.Room, typ chat.Event
 	if clientID != "" {
 		client = &clientID
 	}
-	_, err = tx.Exec(ctx, `WITH r AS (
-			UPDATE rooms SET last_seq = $2, member_count = $8 WHERE id = $1
-		), e AS (
-			INSERT INTO room_events (room_id, seq, type, data, subject_id, client_id, created_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7)
-		)
-		SELECT pg_notify('`+NotifyChannel+`', $9)`,
-		room.ID, room.LastSeq, string(typ), string(b), subject, client, at, room.MemberCount, EncodeNotification(ev))
+	return ev, []any{room.ID, room.LastSeq, string(typ), string(b), subject, client, at, room.MemberCount, EncodeNotification(ev)}, nil
+}
+
+// appendEvent records the room's next event in tx (see nextEvent).
+func appendEvent(ctx context.Context, tx pgx.Tx, room *chat.Room, typ chat.EventType, subjectID, clientID string, at time.Time, data func(seq int64) any) (chat.Event, error) {
+	ev, args, err := nextEvent(room, typ, subjectID, clientID, at, data)
 	if err != nil {
+		return chat.Event{}, err
+	}
+	if _, err := tx.Exec(ctx, appendSQL, args...); err != nil {
 		return chat.Event{}, dbError(err, "append "+string(typ)+" event")
 	}
 	return ev, nil
