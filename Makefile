@@ -16,9 +16,10 @@ build: ## build bin/parley
 run: build ## run the API on :8080 with its private Postgres cluster in .parley/
 	./bin/parley serve
 
-openapi: ## regenerate openapi.yaml
+openapi: ## regenerate openapi.yaml and the Go client in api/ from it
 	$(GO) run ./cmd/parley openapi > openapi.yaml.tmp
 	mv openapi.yaml.tmp openapi.yaml
+	$(GO) generate ./api
 
 test: ## check formatting, vet, and run all tests with the race detector
 	@unformatted="$$(gofmt -l .)"; \

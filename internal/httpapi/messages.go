@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"net/http"
+	"reflect"
 
 	"github.com/danielgtaylor/huma/v2"
 
@@ -17,7 +18,7 @@ type PostMessageRequest struct {
 
 // MessagePage is a page of history, ascending by seq.
 type MessagePage struct {
-	Messages []chat.Message `json:"messages"`
+	Messages []chat.Message `json:"messages" nullable:"false"`
 	HasMore  bool           `json:"has_more" doc:"Whether more messages lie beyond this page (older ones without after, newer ones with after)."`
 }
 
@@ -49,7 +50,12 @@ func (s *Server) registerMessages() {
 	post := authed(op("postMessage", http.MethodPost, "/v1/rooms/{room_id}/messages", "Post a message", tag, http.StatusCreated,
 		http.StatusBadRequest, http.StatusForbidden, http.StatusNotFound, http.StatusConflict, http.StatusRequestEntityTooLarge, http.StatusUnprocessableEntity))
 	post.Description = "Answers 201 with the new message, or 200 with the original when client_id repeats with the same body."
-	post.Responses = map[string]*huma.Response{"200": {Description: "The message stored earlier under the same client_id."}}
+	post.Responses = map[string]*huma.Response{"200": {
+		Description: "The message stored earlier under the same client_id.",
+		Content: map[string]*huma.MediaType{"application/json": {
+			Schema: s.api.OpenAPI().Components.Schemas.Schema(reflect.TypeOf(chat.Message{}), true, "Message"),
+		}},
+	}}
 	huma.Register(s.api, post, func(ctx context.Context, in *struct {
 		RoomPath
 		Body PostMessageRequest

@@ -24,13 +24,13 @@ type UpdateRoomRequest struct {
 
 // RoomList is a page of rooms, newest first.
 type RoomList struct {
-	Rooms      []chat.Room `json:"rooms"`
+	Rooms      []chat.Room `json:"rooms" nullable:"false"`
 	NextCursor string      `json:"next_cursor,omitempty" doc:"Pass as cursor for the next page; absent on the last page."`
 }
 
 // MemberList is a room's members.
 type MemberList struct {
-	Members []chat.Member `json:"members"`
+	Members []chat.Member `json:"members" nullable:"false"`
 }
 
 // RoomPath is the path parameter of room operations.
