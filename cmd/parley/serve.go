@@ -79,14 +79,15 @@ func (m *Main) Open(ctx context.Context) error {
 		return err
 	}
 	api := httpapi.New(httpapi.Options{
-		Accounts:   accounts,
-		Rooms:      db,
-		Subscriber: m.hub,
-		Events:     db,
-		Ready:      func(ctx context.Context) error { return m.ready(ctx, db) },
-		Gauges:     m.gauges,
-		Heartbeat:  m.Config.Heartbeat,
-		Logger:     m.Logger,
+		Accounts:    accounts,
+		Rooms:       db,
+		Subscriber:  m.hub,
+		Events:      db,
+		Ready:       func(ctx context.Context) error { return m.ready(ctx, db) },
+		Gauges:      m.gauges,
+		CORSOrigins: m.Config.CORSOrigins,
+		Heartbeat:   m.Config.Heartbeat,
+		Logger:      m.Logger,
 	})
 	if m.ln, err = net.Listen("tcp", m.Config.Addr); err != nil {
 		return fmt.Errorf("PARLEY_ADDR: listen on %s: %w", m.Config.Addr, err)

@@ -30,6 +30,9 @@ type Options struct {
 	// Ready reports whether this replica can serve: the database answers and
 	// the listener is connected.
 	Ready func(ctx context.Context) error
+	// CORSOrigins are the browser origins allowed to call the API ("*":
+	// any); none by default.
+	CORSOrigins []string
 	// Gauges adds the replica's own values to /metrics.
 	Gauges    func() []Gauge
 	Heartbeat time.Duration
@@ -64,7 +67,7 @@ func New(opts Options) *Server {
 	mux.HandleFunc("GET /readyz", s.readyz)
 	mux.HandleFunc("GET /metrics", s.metrics)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { notFoundOrNotAllowed(mux, w, r) })
-	s.handler = s.recoverer(checkBody(mux))
+	s.handler = s.recoverer(cors(opts.CORSOrigins, checkBody(mux)))
 	return s
 }
 
