@@ -67,7 +67,7 @@ func New(opts Options) *Server {
 	mux.HandleFunc("GET /readyz", s.readyz)
 	mux.HandleFunc("GET /metrics", s.metrics)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { notFoundOrNotAllowed(mux, w, r) })
-	s.handler = s.recoverer(cors(opts.CORSOrigins, checkBody(mux)))
+	s.handler = s.accessLog(s.recoverer(cors(opts.CORSOrigins, checkBody(mux))))
 	return s
 }
 
