@@ -236,7 +236,13 @@ func (st *roomStream) flush() error {
 		return err
 	}
 	st.buf.Reset()
-	return st.rc.Flush()
+	if err := st.rc.Flush(); err != nil {
+		return err
+	}
+	// Clear the deadline while idle: over HTTP/2 a passed deadline resets
+	// the stream even when nothing is being written.
+	_ = st.rc.SetWriteDeadline(time.Time{})
+	return nil
 }
 
 // streamSchema documents the stream as SSE frames, one schema per event.
