@@ -94,6 +94,9 @@ type EventSink interface {
 	// Resync catches up every subscribed room from the log after
 	// announcements may have been lost (the listener reconnected).
 	Resync(ctx context.Context)
+	// Retry catches up the rooms whose last log read failed and reports
+	// whether any still wait.
+	Retry(ctx context.Context) (pending bool)
 }
 
 // Subscription is one stream's view of a room's live events.
@@ -105,6 +108,9 @@ type Subscription interface {
 	// behind, or the server is shutting down. Err says which.
 	Done() <-chan struct{}
 	Err() error
+	// Advance tells the hub the subscriber has everything up to seq (from
+	// its own log reads), so such events need not be queued for it.
+	Advance(seq int64)
 	// Close ends the subscription.
 	Close()
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"reflect"
@@ -19,11 +20,13 @@ import (
 const (
 	// retryMillis is the reconnect delay the first frame asks clients for.
 	retryMillis = 1000
-	// writeTimeout bounds one write to a client; a stalled client is cut
-	// off after it. It is above the largest heartbeat allowed.
-	writeTimeout = 10 * time.Second
-	// replayPage is how many logged events one replay read fetches.
-	replayPage = 500
+	// writeTimeout bounds one write (at most flushAt bytes) to a client; a
+	// stalled client is cut off after it. The deadline is cleared between
+	// writes, so it does not limit how long a stream may sit idle.
+	writeTimeout = 5 * time.Second
+	// replayPage is how many logged events one replay read fetches; with
+	// 16 KB messages a page is 1.6 MB.
+	replayPage = 100
 )
 
 type streamInput struct {
@@ -107,34 +110,47 @@ func (s *Server) registerStream() {
 				s.log.Error("stream: body writer is not an http.ResponseWriter")
 				return
 			}
-			st := &roomStream{srv: s, w: w, rc: http.NewResponseController(w), roomID: in.RoomID, userID: p.UserID, lastSent: after}
+			st := &roomStream{srv: s, w: w, rc: http.NewResponseController(w), sub: sub,
+				roomID: in.RoomID, userID: p.UserID, memberAt: lastSeq, lastSent: after}
 			hctx.SetHeader("Content-Type", "text/event-stream")
 			hctx.SetHeader("Cache-Control", "no-cache")
 			hctx.SetHeader("X-Accel-Buffering", "no")
 			hctx.SetStatus(http.StatusOK)
-			st.run(hctx.Context(), sub, p.ExpiresAt)
+			st.run(hctx.Context(), p.ExpiresAt)
 		}}, nil
 	})
 }
 
+// flushAt is how many buffered bytes a stream writes out at once: replays
+// and bursts go out in pieces, so no stream holds a large buffer.
+const flushAt = 64 << 10
+
+// errStreamEnd says the stream has ended normally (a final event was sent,
+// the token expired, the subscription or the request ended).
+var errStreamEnd = errors.New("stream ended")
+
 // roomStream writes one subscriber's frames; only its own goroutine writes.
 type roomStream struct {
-	srv      *Server
-	w        http.ResponseWriter
-	rc       *http.ResponseController
-	buf      bytes.Buffer
-	roomID   string
-	userID   string
+	srv    *Server
+	w      http.ResponseWriter
+	rc     *http.ResponseController
+	sub    chat.Subscription
+	buf    bytes.Buffer
+	roomID string
+	userID string
+	// memberAt is the room's last seq when membership was checked: the
+	// user's own member.left events up to it were followed by a rejoin and
+	// do not end the stream.
+	memberAt int64
 	lastSent int64
+	expiry   *time.Timer
 }
 
-func (st *roomStream) run(ctx context.Context, sub chat.Subscription, expires time.Time) {
+func (st *roomStream) run(ctx context.Context, expires time.Time) {
+	st.expiry = time.NewTimer(time.Until(expires))
+	defer st.expiry.Stop()
 	fmt.Fprintf(&st.buf, "retry: %d\n\n", retryMillis)
-	if st.flush() != nil {
-		return
-	}
-	ended, err := st.replay(ctx)
-	if err != nil || ended {
+	if st.flush() != nil || st.replay(ctx) != nil {
 		return
 	}
 	ready, _ := json.Marshal(chat.Ready{RoomID: st.roomID, LastSeq: st.lastSent})
@@ -144,36 +160,31 @@ func (st *roomStream) run(ctx context.Context, sub chat.Subscription, expires ti
 	if st.flush() != nil {
 		return
 	}
+	// A long replay may have grown the buffer: let it go.
+	if st.buf.Cap() > flushAt {
+		st.buf = bytes.Buffer{}
+	}
 
 	heartbeat := time.NewTicker(st.srv.Heartbeat)
 	defer heartbeat.Stop()
-	expiry := time.NewTimer(time.Until(expires))
-	defer expiry.Stop()
 	for {
+		if st.check(ctx) != nil {
+			return
+		}
 		select {
 		case <-ctx.Done():
 			return
-		case <-sub.Done():
+		case <-st.sub.Done():
 			return
-		case <-expiry.C:
-			st.buf.WriteString("event: reauth\ndata: {\"reason\":\"token_expired\"}\n\n")
-			_ = st.flush()
+		case <-st.expiry.C:
+			st.reauth()
 			return
 		case <-heartbeat.C:
 			st.buf.WriteString(": ping\n\n")
-		case ev := <-sub.Events():
+		case ev := <-st.sub.Events():
 			// Write everything already queued, then flush once.
-			for {
-				if st.write(ev) {
-					_ = st.flush()
-					return
-				}
-				select {
-				case ev = <-sub.Events():
-					continue
-				default:
-				}
-				break
+			if st.writeQueued(ev) != nil {
+				return
 			}
 		}
 		if st.flush() != nil {
@@ -182,36 +193,75 @@ func (st *roomStream) run(ctx context.Context, sub chat.Subscription, expires ti
 	}
 }
 
-// replay sends the logged events after lastSent, page by page; ended
-// reports that one of them ends the stream.
-func (st *roomStream) replay(ctx context.Context) (ended bool, err error) {
+// writeQueued writes ev and whatever else is queued without waiting.
+func (st *roomStream) writeQueued(ev *chat.Event) error {
 	for {
-		evs, err := st.srv.Events.ReadEvents(ctx, st.roomID, st.lastSent, replayPage)
-		if err != nil {
-			st.srv.log.WarnContext(ctx, "replay room events", "room_id", st.roomID, "err", err)
-			return false, err
+		if err := st.write(ev); err != nil {
+			return err
 		}
-		for i := range evs {
-			if st.write(&evs[i]) {
-				_ = st.flush()
-				return true, nil
-			}
-		}
-		if err := st.flush(); err != nil {
-			return false, err
-		}
-		if len(evs) < replayPage {
-			return false, nil
+		select {
+		case ev = <-st.sub.Events():
+		default:
+			return nil
 		}
 	}
 }
 
-// write buffers ev unless it was already sent, and reports whether the
-// stream ends after it. Data is JSON, which never holds a raw newline, so
-// a body cannot inject frames.
-func (st *roomStream) write(ev *chat.Event) (ends bool) {
+// check reports errStreamEnd once the stream must end: the request or the
+// subscription ended (shutdown, cut off), or the token expired.
+func (st *roomStream) check(ctx context.Context) error {
+	select {
+	case <-ctx.Done():
+		return errStreamEnd
+	case <-st.sub.Done():
+		return errStreamEnd
+	case <-st.expiry.C:
+		st.reauth()
+		return errStreamEnd
+	default:
+		return nil
+	}
+}
+
+func (st *roomStream) reauth() {
+	st.buf.WriteString("event: reauth\ndata: {\"reason\":\"token_expired\"}\n\n")
+	_ = st.flush()
+}
+
+// replay sends the logged events after lastSent, page by page, and moves
+// the subscription's position along so the hub does not queue (and count
+// against it) events already sent.
+func (st *roomStream) replay(ctx context.Context) error {
+	for {
+		if err := st.check(ctx); err != nil {
+			return err
+		}
+		evs, err := st.srv.Events.ReadEvents(ctx, st.roomID, st.lastSent, replayPage)
+		if err != nil {
+			st.srv.log.WarnContext(ctx, "replay room events", "room_id", st.roomID, "err", err)
+			return err
+		}
+		for i := range evs {
+			if err := st.write(&evs[i]); err != nil {
+				return err
+			}
+		}
+		if err := st.flush(); err != nil {
+			return err
+		}
+		st.sub.Advance(st.lastSent)
+		if len(evs) < replayPage {
+			return nil
+		}
+	}
+}
+
+// write buffers ev unless it was already sent, flushing every flushAt
+// bytes. It returns errStreamEnd after an event that ends the stream. Data
+// is JSON, which never holds a raw newline, so a body cannot inject frames.
+func (st *roomStream) write(ev *chat.Event) error {
 	if ev.Seq <= st.lastSent {
-		return false
+		return nil
 	}
 	st.lastSent = ev.Seq
 	st.buf.WriteString("id: ")
@@ -223,7 +273,14 @@ func (st *roomStream) write(ev *chat.Event) (ends bool) {
 	st.buf.WriteString("\ndata: ")
 	st.buf.Write(ev.Data)
 	st.buf.WriteString("\n\n")
-	return ev.Ends(st.userID)
+	if ev.Seq > st.memberAt && ev.Ends(st.userID) {
+		_ = st.flush()
+		return errStreamEnd
+	}
+	if st.buf.Len() >= flushAt {
+		return st.flush()
+	}
+	return nil
 }
 
 // flush writes the buffered frames within writeTimeout and flushes them.

@@ -63,9 +63,9 @@ func (db *DB) ReadEvents(ctx context.Context, roomID string, after int64, limit 
 	}
 	evs, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (chat.Event, error) {
 		var ev chat.Event
-		var typ, data string
-		err := row.Scan(&ev.RoomID, &ev.Seq, &typ, &ev.SubjectID, &data)
-		ev.Type, ev.Data = chat.EventType(typ), []byte(data)
+		var typ string
+		err := row.Scan(&ev.RoomID, &ev.Seq, &typ, &ev.SubjectID, &ev.Data)
+		ev.Type = chat.EventType(typ)
 		return ev, err
 	})
 	return evs, dbError(err, "read events")

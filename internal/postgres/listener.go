@@ -102,19 +102,49 @@ func (l *Listener) session(ctx context.Context, resync bool, up func()) error {
 	if resync {
 		l.sink.Resync(ctx)
 	}
+	pending := false
 	for {
-		n, err := conn.WaitForNotification(ctx)
-		if err != nil {
+		// Wake up now and then even without notifications: to retry rooms
+		// whose log read failed, and to ping, since a half-open connection
+		// would otherwise look connected for minutes.
+		wait := idlePing
+		if pending {
+			wait = retryPending
+		}
+		wctx, cancel := context.WithTimeout(ctx, wait)
+		n, err := conn.WaitForNotification(wctx)
+		cancel()
+		switch {
+		case err == nil:
+			ev, _, derr := DecodeNotification(n.Payload)
+			if derr != nil {
+				l.logger.Error("bad notification", "err", derr)
+				continue
+			}
+			l.sink.Publish(ctx, ev)
+			if pending {
+				pending = l.sink.Retry(ctx)
+			}
+		case ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) && !conn.IsClosed():
+			pending = l.sink.Retry(ctx)
+			pctx, cancel := context.WithTimeout(ctx, pingTimeout)
+			err := conn.Ping(pctx)
+			cancel()
+			if err != nil {
+				return fmt.Errorf("ping: %w", err)
+			}
+		default:
 			return fmt.Errorf("wait for notification: %w", err)
 		}
-		ev, _, err := DecodeNotification(n.Payload)
-		if err != nil {
-			l.logger.Error("bad notification", "err", err)
-			continue
-		}
-		l.sink.Publish(ctx, ev)
 	}
 }
+
+// Listener timing.
+const (
+	idlePing     = 10 * time.Second       // ping an idle LISTEN connection this often
+	retryPending = 500 * time.Millisecond // retry failed log reads this often
+	pingTimeout  = 5 * time.Second
+)
 
 // errListenerDown is what readiness reports while the listener reconnects.
 var errListenerDown = errors.New("listener down")

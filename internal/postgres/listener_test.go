@@ -81,6 +81,9 @@ func (s *recordingSink) Resync(context.Context) {
 	}
 }
 
+// Retry has nothing pending: the recording sink never fails a read.
+func (s *recordingSink) Retry(context.Context) bool { return false }
+
 // hookHandler is a slog.Handler that passes every message to onMessage
 // (and on to the test's output), which lets a test act at a precise point
 // of the listener's loop.

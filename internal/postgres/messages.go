@@ -68,8 +68,10 @@ func (db *DB) PostMessage(ctx context.Context, userID, roomID string, in chat.Me
 	// rollback ends the transaction on the paths that refuse the post, so
 	// the connection goes back to the pool.
 	rollback := func(err error) (chat.Message, bool, error) {
-		if _, rerr := conn.Exec(context.WithoutCancel(ctx), `ROLLBACK`); rerr != nil {
-			conn.Conn().PgConn().Close(context.WithoutCancel(ctx)) //nolint:errcheck // the pool drops it either way
+		rctx, cancel := cleanupContext(ctx)
+		defer cancel()
+		if _, rerr := conn.Exec(rctx, `ROLLBACK`); rerr != nil {
+			conn.Conn().PgConn().Close(rctx) //nolint:errcheck // the pool drops it either way
 		}
 		return chat.Message{}, false, err
 	}

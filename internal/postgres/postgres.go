@@ -67,7 +67,13 @@ func (db *DB) inTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
 	if err != nil {
 		return dbError(err, "begin transaction")
 	}
-	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // after commit it is a no-op
+	defer func() {
+		// After a commit this is a no-op; a rollback that fails leaves the
+		// connection broken, and the pool drops it.
+		rctx, cancel := cleanupContext(ctx)
+		defer cancel()
+		_ = tx.Rollback(rctx)
+	}()
 	if err := fn(tx); err != nil {
 		return err
 	}
@@ -120,6 +126,12 @@ func isConnError(err error) bool {
 func validID(id string) bool {
 	_, err := uuid.Parse(id)
 	return err == nil
+}
+
+// cleanupContext bounds clean-up work (a ROLLBACK) that must run even when
+// the request's context is already canceled.
+func cleanupContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 }
 
 func now() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }

@@ -39,6 +39,9 @@ type Hub struct {
 	mu     sync.Mutex
 	rooms  map[string]*room
 	closed bool
+	// pending holds rooms whose last log read failed: their subscribers
+	// wait for events the hub could not read yet.
+	pending map[string]struct{}
 }
 
 var (
@@ -60,7 +63,7 @@ func NewHub(log chat.EventLog, logger *slog.Logger, queueLen int) *Hub {
 	if queueLen <= 0 {
 		queueLen = DefaultQueueLen
 	}
-	return &Hub{log: log, logger: logger, queueLen: queueLen, rooms: make(map[string]*room)}
+	return &Hub{log: log, logger: logger, queueLen: queueLen, rooms: make(map[string]*room), pending: make(map[string]struct{})}
 }
 
 // Subscribe registers a subscriber of roomID positioned at after.
@@ -134,6 +137,30 @@ func (h *Hub) Resync(ctx context.Context) {
 	}
 }
 
+// Retry catches up every room whose last log read failed, to the end of
+// its log, and reports whether any read failed again.
+func (h *Hub) Retry(ctx context.Context) bool {
+	h.mu.Lock()
+	type job struct {
+		roomID string
+		from   int64
+	}
+	var jobs []job
+	for id := range h.pending {
+		delete(h.pending, id)
+		if r := h.rooms[id]; r != nil && r.known {
+			jobs = append(jobs, job{id, r.lastSeq})
+		}
+	}
+	h.mu.Unlock()
+	for _, j := range jobs {
+		h.catchUp(ctx, j.roomID, j.from, 0)
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.pending) > 0
+}
+
 // catchUp fans out the room's logged events after from, up to until (0: to
 // the end of the log).
 func (h *Hub) catchUp(ctx context.Context, roomID string, from, until int64) {
@@ -147,9 +174,12 @@ func (h *Hub) catchUp(ctx context.Context, roomID string, from, until int64) {
 		}
 		evs, err := h.readEvents(ctx, roomID, from, limit)
 		if err != nil {
-			// Give up for now: the room's lastSeq did not move, so its next
-			// event (or the listener's resync) fills the gap.
+			// Give up for now: the room's lastSeq did not move, and Retry
+			// (or the room's next event) reads on from there.
 			h.logger.Warn("read room events", "room_id", roomID, "after", from, "err", err)
+			h.mu.Lock()
+			h.pending[roomID] = struct{}{}
+			h.mu.Unlock()
 			return
 		}
 		batch := make([]*chat.Event, len(evs))
@@ -200,6 +230,9 @@ func (h *Hub) fanOut(roomID string, evs []*chat.Event) {
 		}
 		r.lastSeq, r.known = ev.Seq, true
 		for s := range r.subs {
+			if ev.Seq <= s.after {
+				continue // it read this one from the log itself
+			}
 			select {
 			case s.ch <- ev:
 			default:
@@ -258,7 +291,7 @@ func (h *Hub) Stats() Stats {
 type subscription struct {
 	hub            *Hub
 	roomID, userID string
-	after          int64
+	after          int64 // the subscriber has every event up to here; guarded by hub.mu
 	ch             chan *chat.Event
 	done           chan struct{}
 	err            error // set before done closes
@@ -274,6 +307,12 @@ func (s *subscription) Err() error {
 	default:
 		return nil
 	}
+}
+
+func (s *subscription) Advance(seq int64) {
+	s.hub.mu.Lock()
+	defer s.hub.mu.Unlock()
+	s.after = max(s.after, seq)
 }
 
 func (s *subscription) Close() {

@@ -272,6 +272,35 @@ func TestHubUnknownRoomReadFailure(t *testing.T) {
 	}
 }
 
+// TestHubRetry: in a room that goes quiet after a failed log read, Retry
+// delivers the event the hub could not read, and reports rooms still
+// pending while reads keep failing.
+func TestHubRetry(t *testing.T) {
+	db := MustDB(t)
+	user := MustUser(t, db)
+	h := NewHub(db, testLogger(t), 0)
+	roomID, log := MustRoom(t, db, user, 3)
+	sub := MustSubscribe(t, h, roomID, 1)
+	publishScript(t.Context(), t, h, log, "2")
+	MustReceive(t, sub, 1)
+
+	canceled, cancel := context.WithCancel(t.Context())
+	cancel()
+	publishScript(canceled, t, h, log, "3*")
+	AssertIdle(t, sub)
+	if !h.Retry(canceled) {
+		t.Fatal("Retry with reads failing reported nothing pending")
+	}
+	AssertIdle(t, sub)
+	if h.Retry(t.Context()) {
+		t.Fatal("Retry with reads working still reports a pending room")
+	}
+	if got := seqs(MustReceive(t, sub, 2)); !equalSeqs(got, seqRange(3, 4)) {
+		t.Errorf("got seqs %v, want [3 4] (Retry reads to the end of the log)", got)
+	}
+	AssertIdle(t, sub)
+}
+
 func TestHubSlowConsumer(t *testing.T) {
 	const queueLen = 4
 	db := MustDB(t)
@@ -366,9 +395,9 @@ func TestHubResync(t *testing.T) {
 	}{
 		{"KnownRoom", knownSub, knownLog, 3, seqRange(4, 6)},
 		{"UnknownRoomBehind", behind, unknownLog, 3, seqRange(4, 8)},
-		// Events from the earliest position are duplicates for this one:
-		// Subscription promises a start at or before after+1.
-		{"UnknownRoomAhead", ahead, unknownLog, 5, seqRange(4, 8)},
+		// The catch-up starts at the earliest position, but the hub does
+		// not queue what this subscriber already has.
+		{"UnknownRoomAhead", ahead, unknownLog, 5, seqRange(6, 8)},
 		{"NothingLost", quietSub, quietLog, 2, nil},
 	}
 	for _, tt := range tests {

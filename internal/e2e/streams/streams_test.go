@@ -340,3 +340,38 @@ func TestLargeMessageInOrder(t *testing.T) {
 		}
 	}
 }
+
+// TestReplayAcrossOwnRejoin: a member who once left and rejoined replays
+// their own old member.left without the stream ending; only a member.left
+// after they opened the stream ends it.
+func TestReplayAcrossOwnRejoin(t *testing.T) {
+	c := e2e.NewCluster(t)
+	r := c.MustStart(t)
+	alice := e2e.MustRegister(t, r.URL, "alice")
+	bob := e2e.MustRegister(t, r.URL, "bob")
+	room := alice.MustCreateRoom(t, "general", chat.Public)
+	bob.MustJoin(t, room.ID) // 2
+	if resp := bob.Do(t, http.MethodPost, "/v1/rooms/"+room.ID+"/leave", nil); resp.Status != http.StatusNoContent {
+		t.Fatalf("leave: %d", resp.Status)
+	} // 3
+	bob.MustJoin(t, room.ID)            // 4
+	alice.MustPost(t, room.ID, "hello") // 5
+
+	s := bob.OpenStream(t, room.ID, "after=0", nil)
+	got := s.UntilReady(t, wait)
+	var types []string
+	for _, f := range got {
+		types = append(types, f.Type)
+	}
+	if want := "member.joined member.joined member.left member.joined message"; strings.Join(types, " ") != want {
+		t.Fatalf("replayed %v, want %s", types, want)
+	}
+	// Live: Bob leaves again, and this member.left ends his stream.
+	if resp := bob.Do(t, http.MethodPost, "/v1/rooms/"+room.ID+"/leave", nil); resp.Status != http.StatusNoContent {
+		t.Fatalf("leave: %d", resp.Status)
+	}
+	fs := s.WaitEnd(t, wait)
+	if len(fs) != 1 || fs[0].Type != "member.left" || fs[0].ID != 6 {
+		t.Fatalf("stream ended with %+v, want member.left 6", fs)
+	}
+}
