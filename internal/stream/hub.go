@@ -19,8 +19,13 @@ const DefaultQueueLen = 1024
 // readPage is how many events one log read fetches when catching up.
 const readPage = 500
 
-// readAttempts bounds the retries of one log read.
-const readAttempts = 8
+// readAttempts bounds the retries of one log read, and readTimeout each
+// attempt: the listener waits for these reads, so a hung one must not
+// stall every room of the replica.
+const (
+	readAttempts = 8
+	readTimeout  = 2 * time.Second
+)
 
 // Errors a subscription ends with.
 var (
@@ -199,7 +204,9 @@ func (h *Hub) catchUp(ctx context.Context, roomID string, from, until int64) {
 func (h *Hub) readEvents(ctx context.Context, roomID string, after int64, limit int) ([]chat.Event, error) {
 	backoff := 50 * time.Millisecond
 	for attempt := 1; ; attempt++ {
-		evs, err := h.log.ReadEvents(ctx, roomID, after, limit)
+		rctx, cancel := context.WithTimeout(ctx, readTimeout)
+		evs, err := h.log.ReadEvents(rctx, roomID, after, limit)
+		cancel()
 		if err == nil || attempt == readAttempts || ctx.Err() != nil {
 			return evs, err
 		}
