@@ -23,6 +23,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/parley-chat/parley/internal/chat"
 	"github.com/parley-chat/parley/internal/localpg"
 	"github.com/parley-chat/parley/internal/pgtest"
@@ -452,4 +454,19 @@ func (s *PrivateServer) Stop(tb testing.TB) {
 	if err := s.cluster.Stop(); err != nil {
 		tb.Fatalf("stop private postgres: %v", err)
 	}
+}
+
+// MustConnect opens a connection to the database at url, as an operator
+// would, to look at or change what Parley stored. It is closed when the
+// test ends.
+func MustConnect(tb testing.TB, url string) *pgx.Conn {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		tb.Fatalf("connect to %s: %v", url, err)
+	}
+	tb.Cleanup(func() { conn.Close(context.Background()) })
+	return conn
 }

@@ -3,7 +3,6 @@
 package accounts
 
 import (
-	"context"
 	"errors"
 	"net/http"
 	"strings"
@@ -12,7 +11,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 
 	"github.com/parley-chat/parley/internal/chat"
 	"github.com/parley-chat/parley/internal/e2e"
@@ -110,15 +108,8 @@ type Stored struct {
 // MustStored reads the account tables of the database at url.
 func MustStored(tb testing.TB, url string) Stored {
 	tb.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		tb.Fatalf("connect: %v", err)
-	}
-	defer conn.Close(ctx)
 	var s Stored
-	err = conn.QueryRow(ctx, `SELECT
+	err := e2e.MustConnect(tb, url).QueryRow(tb.Context(), `SELECT
 		(SELECT count(*) FROM users),
 		(SELECT count(*) FROM refresh_tokens),
 		(SELECT count(*) FROM refresh_tokens WHERE used_at IS NOT NULL),
@@ -132,14 +123,8 @@ func MustStored(tb testing.TB, url string) Stored {
 // MustPasswordHash reads the stored password hash of a user.
 func MustPasswordHash(tb testing.TB, url, userID string) string {
 	tb.Helper()
-	ctx := tb.Context()
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		tb.Fatalf("connect: %v", err)
-	}
-	defer conn.Close(context.WithoutCancel(ctx))
 	var hash string
-	if err := conn.QueryRow(ctx, `SELECT password_hash FROM users WHERE id = $1`, userID).Scan(&hash); err != nil {
+	if err := e2e.MustConnect(tb, url).QueryRow(tb.Context(), `SELECT password_hash FROM users WHERE id = $1`, userID).Scan(&hash); err != nil {
 		tb.Fatalf("read password hash: %v", err)
 	}
 	return hash
@@ -342,11 +327,7 @@ func TestRefresh(t *testing.T) {
 
 	// Refresh tokens are stored only as hashes: no stored row holds one.
 	ctx := t.Context()
-	conn, err := pgx.Connect(ctx, c.DatabaseURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
+	conn := e2e.MustConnect(t, c.DatabaseURL)
 	for _, tok := range issued {
 		var n int
 		if err := conn.QueryRow(ctx, `SELECT count(*) FROM refresh_tokens t WHERE position($1 in t::text) > 0`, tok).Scan(&n); err != nil {

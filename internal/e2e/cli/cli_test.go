@@ -159,11 +159,7 @@ type Schema struct {
 func MustSchema(tb testing.TB, url string) Schema {
 	tb.Helper()
 	ctx := tb.Context()
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		tb.Fatalf("connect: %v", err)
-	}
-	defer conn.Close(context.WithoutCancel(ctx))
+	conn := e2e.MustConnect(tb, url)
 	var s Schema
 	rows, err := conn.Query(ctx, `SELECT table_name FROM information_schema.tables
 		WHERE table_schema = 'public' AND table_name <> 'goose_db_version' ORDER BY table_name`)
@@ -271,11 +267,8 @@ func TestMigrate(t *testing.T) {
 				return
 			}
 			// A user stored after the first up survives down and up.
-			conn, err := pgx.Connect(t.Context(), url)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer conn.Close(context.WithoutCancel(t.Context()))
+			conn := e2e.MustConnect(t, url)
+			var err error
 			if aliceID == "" {
 				err = conn.QueryRow(t.Context(), `INSERT INTO users (id, username, display_name, password_hash)
 					VALUES (gen_random_uuid(), 'alice', 'Alice', 'x') RETURNING id`).Scan(&aliceID)
@@ -382,13 +375,9 @@ func TestTwoReplicasStartTogether(t *testing.T) {
 	if got, want := MustSchema(t, url), schemaAt(ms, len(ms)); !slices.Equal(got.Tables, want.Tables) || got.Version != want.Version {
 		t.Fatalf("schema %+v, want %+v", got, want)
 	}
-	conn, err := pgx.Connect(t.Context(), url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(context.WithoutCancel(t.Context()))
+	conn := e2e.MustConnect(t, url)
 	var users, versions, distinct int
-	err = conn.QueryRow(t.Context(), `SELECT (SELECT count(*) FROM users),
+	err := conn.QueryRow(t.Context(), `SELECT (SELECT count(*) FROM users),
 		(SELECT count(*) FROM goose_db_version WHERE version_id > 0),
 		(SELECT count(DISTINCT version_id) FROM goose_db_version WHERE version_id > 0)`).Scan(&users, &versions, &distinct)
 	if err != nil {

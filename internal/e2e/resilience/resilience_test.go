@@ -185,13 +185,7 @@ func MustDeliverAll(tb testing.TB, p *poster, streams []*e2e.Stream, start int64
 // MustExec runs SQL on the test database as an operator would.
 func MustExec(tb testing.TB, url, sql string, args ...any) {
 	tb.Helper()
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		tb.Fatalf("connect: %v", err)
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, sql, args...); err != nil {
+	if _, err := e2e.MustConnect(tb, url).Exec(context.Background(), sql, args...); err != nil {
 		tb.Fatalf("%s: %v", sql, err)
 	}
 }

@@ -34,14 +34,7 @@ func MustEnv(tb testing.TB) *env {
 	tb.Helper()
 	c := e2e.NewCluster(tb)
 	r := c.MustStart(tb)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, c.DatabaseURL)
-	if err != nil {
-		tb.Fatalf("connect to test database: %v", err)
-	}
-	tb.Cleanup(func() { conn.Close(context.Background()) })
-	return &env{c: c, r: r, conn: conn}
+	return &env{c: c, r: r, conn: e2e.MustConnect(tb, c.DatabaseURL)}
 }
 
 // MustUser registers a user on the replica.
