@@ -133,7 +133,8 @@ func (s *Server) recoverer(next http.Handler) http.Handler {
 				if v == http.ErrAbortHandler {
 					panic(v)
 				}
-				s.log.ErrorContext(r.Context(), "panic serving request", append(logAttrsFor(r), "panic", v)...)
+				// The path only: the query may hold an access token.
+				s.log.ErrorContext(r.Context(), "panic serving request", "method", r.Method, "path", r.URL.Path, "panic", v)
 				writeProblem(w, http.StatusInternalServerError, "internal error")
 			}
 		}()

@@ -5,6 +5,7 @@ package httpapi
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 	"time"
@@ -107,7 +108,8 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 
 // chatMessage is the client-safe text of err.
 func chatMessage(err error) string {
-	if ce, ok := err.(*chat.Error); ok {
+	var ce *chat.Error
+	if errors.As(err, &ce) {
 		return ce.Message
 	}
 	return "unavailable"

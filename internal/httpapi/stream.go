@@ -168,9 +168,6 @@ func (st *roomStream) run(ctx context.Context, expires time.Time) {
 	heartbeat := time.NewTicker(st.srv.Heartbeat)
 	defer heartbeat.Stop()
 	for {
-		if st.check(ctx) != nil {
-			return
-		}
 		select {
 		case <-ctx.Done():
 			return

@@ -3,6 +3,7 @@ package postgres
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 
@@ -78,7 +79,7 @@ func (db *DB) LastSeq(ctx context.Context, roomID string) (int64, error) {
 	}
 	var seq int64
 	err := db.pool.QueryRow(ctx, `SELECT last_seq FROM rooms WHERE id = $1`, roomID).Scan(&seq)
-	if chat.ErrorCode(dbError(err, "")) == chat.ENotFound {
+	if errors.Is(err, pgx.ErrNoRows) {
 		return 0, roomNotFound()
 	}
 	return seq, dbError(err, "read last seq")

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -109,7 +110,7 @@ func (db *DB) AddMember(ctx context.Context, userID, roomID, memberID string) (c
 		}
 		var err error
 		m, err = findMember(ctx, tx, room.ID, memberID)
-		if chat.ErrorCode(dbError(err, "")) != chat.ENotFound {
+		if !errors.Is(err, pgx.ErrNoRows) {
 			return dbError(err, "find member")
 		}
 		m, err = addMember(ctx, tx, room, memberID)
@@ -128,7 +129,7 @@ func (db *DB) RemoveMember(ctx context.Context, userID, roomID, memberID string)
 			return chat.Errorf(chat.ENotFound, "member not found")
 		}
 		if _, err := findMember(ctx, tx, room.ID, memberID); err != nil {
-			if chat.ErrorCode(dbError(err, "")) == chat.ENotFound {
+			if errors.Is(err, pgx.ErrNoRows) {
 				return chat.Errorf(chat.ENotFound, "member not found")
 			}
 			return dbError(err, "find member")

@@ -43,7 +43,7 @@ func (db *DB) PostMessage(ctx context.Context, userID, roomID string, in chat.Me
 
 	var b pgx.Batch
 	b.Queue(`BEGIN`)
-	b.Queue(`SELECT `+roomCols+` FROM rooms r WHERE r.id = $1 AND r.deleted_at IS NULL FOR NO KEY UPDATE`, roomID)
+	b.Queue(lockRoomSQL, roomID)
 	b.Queue(`SELECT COALESCE((SELECT role FROM room_members WHERE room_id = $1 AND user_id = u.id), ''),
 			u.id, u.username, u.display_name,
 			(SELECT data FROM room_events WHERE room_id = $1 AND subject_id = u.id AND client_id = $3)
@@ -67,24 +67,27 @@ func (db *DB) PostMessage(ctx context.Context, userID, roomID string, in chat.Me
 	}
 	// rollback ends the transaction on the paths that refuse the post, so
 	// the connection goes back to the pool.
-	rollback := func(err error) (chat.Message, bool, error) {
+	rollback := func() {
 		rctx, cancel := cleanupContext(ctx)
 		defer cancel()
-		if _, rerr := conn.Exec(rctx, `ROLLBACK`); rerr != nil {
+		if _, err := conn.Exec(rctx, `ROLLBACK`); err != nil {
 			conn.Conn().PgConn().Close(rctx) //nolint:errcheck // the pool drops it either way
 		}
+	}
+	refuse := func(err error) (chat.Message, bool, error) {
+		rollback()
 		return chat.Message{}, false, err
 	}
 	switch {
 	case errors.Is(err, pgx.ErrNoRows) && room.ID == "":
-		return rollback(roomNotFound())
+		return refuse(roomNotFound())
 	case errors.Is(err, pgx.ErrNoRows):
-		return rollback(chat.Errorf(chat.ENotFound, "user not found"))
+		return refuse(chat.Errorf(chat.ENotFound, "user not found"))
 	case err != nil:
 		return chat.Message{}, false, dbError(err, "post message")
 	}
 	if err := chat.Authorize(room.Visibility, role, chat.NeedMember); err != nil {
-		return rollback(err)
+		return refuse(err)
 	}
 	if stored != nil {
 		var msg chat.Message
@@ -92,9 +95,9 @@ func (db *DB) PostMessage(ctx context.Context, userID, roomID string, in chat.Me
 			return chat.Message{}, false, fmt.Errorf("decode stored message: %w", err)
 		}
 		if msg.Body != in.Body {
-			return rollback(chat.Errorf(chat.EConflict, "client_id was already used for a different message"))
+			return refuse(chat.Errorf(chat.EConflict, "client_id was already used for a different message"))
 		}
-		rollback(nil) //nolint:errcheck // returns nil
+		rollback()
 		return msg, false, nil
 	}
 
@@ -105,7 +108,7 @@ func (db *DB) PostMessage(ctx context.Context, userID, roomID string, in chat.Me
 		return msg
 	})
 	if err != nil {
-		return rollback(err)
+		return refuse(err)
 	}
 	b = pgx.Batch{}
 	b.Queue(appendSQL, args...)

@@ -99,7 +99,7 @@ func dbError(err error, what string) error {
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
 		switch pgErr.Code {
-		case "23505": // unique_violation
+		case uniqueViolation:
 			return &chat.Error{Code: chat.EConflict, Message: "already exists", Err: fmt.Errorf("%s: %w", what, err)}
 		case "23503": // foreign_key_violation
 			return &chat.Error{Code: chat.ENotFound, Message: "not found", Err: fmt.Errorf("%s: %w", what, err)}
@@ -114,6 +114,15 @@ func dbError(err error, what string) error {
 		return &chat.Error{Code: chat.EUnavailable, Message: "database unavailable", Err: fmt.Errorf("%s: %w", what, err)}
 	}
 	return fmt.Errorf("%s: %w", what, err)
+}
+
+// uniqueViolation is the SQLSTATE of a unique constraint violation.
+const uniqueViolation = "23505"
+
+// isUniqueViolation reports whether err is a unique constraint violation.
+func isUniqueViolation(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == uniqueViolation
 }
 
 func isConnError(err error) bool {

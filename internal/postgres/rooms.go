@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -32,6 +33,10 @@ type querier interface {
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 }
 
+// lockRoomSQL reads a live room and takes its row lock, which serializes
+// every change to the room and so makes commit order equal seq order.
+const lockRoomSQL = `SELECT ` + roomCols + ` FROM rooms r WHERE r.id = $1 AND r.deleted_at IS NULL FOR NO KEY UPDATE`
+
 func roomNotFound() error { return chat.Errorf(chat.ENotFound, "room not found") }
 
 // loadRoom reads a live room and the caller's role in it ("" for none). With
@@ -51,8 +56,7 @@ func loadRoom(ctx context.Context, q querier, roomID, userID string, lock bool) 
 	var role chat.Role
 	var err error
 	if lock {
-		room, err = scanRoom(q.QueryRow(ctx, `SELECT `+roomCols+` FROM rooms r
-			WHERE r.id = $1 AND r.deleted_at IS NULL FOR NO KEY UPDATE`, roomID))
+		room, err = scanRoom(q.QueryRow(ctx, lockRoomSQL, roomID))
 		if err == nil {
 			err = q.QueryRow(ctx, `SELECT role FROM room_members WHERE room_id = $1 AND user_id = $2`, roomID, userID).Scan(&role)
 			if err == pgx.ErrNoRows {
@@ -67,7 +71,7 @@ func loadRoom(ctx context.Context, q querier, roomID, userID string, lock bool) 
 			WHERE r.id = $1 AND r.deleted_at IS NULL`, roomID, userID), &role)
 	}
 	if err != nil {
-		if chat.ErrorCode(dbError(err, "")) == chat.ENotFound {
+		if errors.Is(err, pgx.ErrNoRows) {
 			return chat.Room{}, "", roomNotFound()
 		}
 		return chat.Room{}, "", dbError(err, "load room")

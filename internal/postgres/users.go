@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -16,7 +17,7 @@ func (db *DB) CreateUser(ctx context.Context, u chat.User, passwordHash string) 
 	_, err := db.pool.Exec(ctx,
 		`INSERT INTO users (id, username, display_name, password_hash, created_at) VALUES ($1, $2, $3, $4, $5)`,
 		u.ID, u.Username, u.DisplayName, passwordHash, u.CreatedAt)
-	if chat.ErrorCode(dbError(err, "")) == chat.EConflict {
+	if isUniqueViolation(err) {
 		return &chat.Error{Code: chat.EConflict, Field: "body.username", Message: "username is already taken"}
 	}
 	return dbError(err, "insert user")
@@ -48,7 +49,7 @@ func (db *DB) FindUserByName(ctx context.Context, username string) (chat.User, s
 }
 
 func userError(err error) error {
-	if chat.ErrorCode(dbError(err, "")) == chat.ENotFound {
+	if errors.Is(err, pgx.ErrNoRows) {
 		return chat.Errorf(chat.ENotFound, "user not found")
 	}
 	return dbError(err, "find user")
