@@ -25,6 +25,9 @@ type Config struct {
 	RefreshTTL  time.Duration
 	Heartbeat   time.Duration
 	CORSOrigins []string
+	// TLSCertFile and TLSKeyFile, both set, serve HTTPS with HTTP/2.
+	TLSCertFile string
+	TLSKeyFile  string
 }
 
 // maxHeartbeat keeps heartbeats well under the SSE write deadline.
@@ -76,6 +79,8 @@ func parseConfig(name string, args []string, getenv func(string) string, stderr 
 	dur(&c.RefreshTTL, "refresh-ttl", "PARLEY_REFRESH_TTL", 720*time.Hour, "refresh token lifetime")
 	dur(&c.Heartbeat, "heartbeat", "PARLEY_HEARTBEAT", 15*time.Second, "SSE heartbeat interval")
 	str(&cors, "cors-origins", "PARLEY_CORS_ORIGINS", "", "comma-separated allowed origins")
+	str(&c.TLSCertFile, "tls-cert-file", "PARLEY_TLS_CERT_FILE", "", "PEM certificate chain; with -tls-key-file serves HTTPS and HTTP/2")
+	str(&c.TLSKeyFile, "tls-key-file", "PARLEY_TLS_KEY_FILE", "", "PEM private key of -tls-cert-file")
 	if err := fs.Parse(args); err != nil {
 		return Config{}, err
 	}
@@ -122,6 +127,9 @@ func (c Config) validate(needSecret bool) error {
 	}
 	if c.Heartbeat <= 0 || c.Heartbeat > maxHeartbeat {
 		errs = append(errs, fmt.Errorf("PARLEY_HEARTBEAT (-heartbeat) must be between 0 and %s", maxHeartbeat))
+	}
+	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
+		errs = append(errs, errors.New("PARLEY_TLS_CERT_FILE (-tls-cert-file) and PARLEY_TLS_KEY_FILE (-tls-key-file) must be set together"))
 	}
 	return errors.Join(errs...)
 }

@@ -1,4 +1,5 @@
-// Command parley is the Parley chat server: serve, migrate, openapi.
+// Command parley is the Parley chat server: serve, migrate, openapi,
+// version, healthcheck.
 package main
 
 import (
@@ -18,6 +19,8 @@ Usage:
   parley serve [flags]              run the API (migrates the database first)
   parley migrate up|down|status     apply all, undo one, or list migrations
   parley openapi                    print the OpenAPI 3.1 document
+  parley version                    print the version
+  parley healthcheck [flags] URL    GET URL; exit 0 on a 200 (container health checks)
   parley help                       print this help
 
 Configuration: flags or PARLEY_* environment variables (flags win); run
@@ -49,6 +52,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = migrate(ctx, args[1:], getenv, stdout, stderr)
 	case "openapi":
 		err = printOpenAPI(stdout)
+	case "version":
+		err = printVersion(args[1:], stdout)
+	case "healthcheck":
+		err = healthcheck(ctx, args[1:], stdout, stderr)
 	default:
 		fmt.Fprintf(stderr, "parley: unknown command %q\n\n%s", args[0], usage)
 		return 2
@@ -58,6 +65,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "parley %s: %v\n", args[0], err)
+		if errors.As(err, new(usageError)) {
+			return 2
+		}
 		return 1
 	}
 	return 0

@@ -32,6 +32,12 @@ const poolSize = 24
 // shutdownTimeout is how long SIGTERM waits for in-flight requests.
 const shutdownTimeout = 15 * time.Second
 
+// idleTimeout closes a keep-alive connection idle this long. A proxy keeping
+// upstream connections must close them sooner (deploy/nginx/parley.conf:
+// keepalive_timeout 60s), or it may send a request on a connection Parley
+// is closing.
+const idleTimeout = 2 * time.Minute
+
 // Main is a running Parley replica. End-to-end tests reuse it.
 type Main struct {
 	Config Config
@@ -54,6 +60,12 @@ type Main struct {
 // set), migrates it, and starts serving in the background.
 func (m *Main) Open(ctx context.Context) error {
 	if err := m.Config.validate(true); err != nil {
+		return err
+	}
+	// Load the certificate before touching the database: a bad file fails
+	// the start at once.
+	tlsConfig, err := m.Config.tlsConfig()
+	if err != nil {
 		return err
 	}
 	url, secret, err := m.database(ctx)
@@ -87,6 +99,7 @@ func (m *Main) Open(ctx context.Context) error {
 		Gauges:      m.gauges,
 		CORSOrigins: m.Config.CORSOrigins,
 		Heartbeat:   m.Config.Heartbeat,
+		Version:     buildVersion(),
 		Logger:      m.Logger,
 	})
 	if m.ln, err = net.Listen("tcp", m.Config.Addr); err != nil {
@@ -95,12 +108,19 @@ func (m *Main) Open(ctx context.Context) error {
 	m.http = &http.Server{
 		Handler:           api,
 		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
+		IdleTimeout:       idleTimeout,
+		TLSConfig:         tlsConfig,
 		ErrorLog:          slog.NewLogLogger(m.Logger.Handler(), slog.LevelWarn),
 	}
 	m.served = make(chan error, 1)
-	go func() { m.served <- m.http.Serve(m.ln) }()
-	m.Logger.Info("parley serving", "addr", m.ln.Addr().String())
+	if tlsConfig != nil {
+		// ServeTLS sets up HTTP/2 on the server; the certificate is
+		// already in TLSConfig.
+		go func() { m.served <- m.http.ServeTLS(m.ln, "", "") }()
+	} else {
+		go func() { m.served <- m.http.Serve(m.ln) }()
+	}
+	m.Logger.Info("parley serving", "addr", m.ln.Addr().String(), "tls", tlsConfig != nil)
 	return nil
 }
 

@@ -85,8 +85,10 @@ func NewCluster(tb testing.TB, env ...string) *Cluster {
 // Replica is one running `parley serve` process.
 type Replica struct {
 	URL string
-	cmd *exec.Cmd
-	log *syncBuffer
+	// HTTP is the client that reaches the replica.
+	HTTP *http.Client
+	cmd  *exec.Cmd
+	log  *syncBuffer
 
 	waitOnce sync.Once
 	waitErr  error
@@ -97,6 +99,12 @@ type Replica struct {
 // is ready. It is killed at the end of the test.
 func (c *Cluster) MustStart(tb testing.TB, env ...string) *Replica {
 	tb.Helper()
+	return MustStartCmd(tb, c.Command(env...))
+}
+
+// Command is the `parley serve` command of a replica on the cluster's
+// database, on a free port of 127.0.0.1, with env added to its settings.
+func (c *Cluster) Command(env ...string) *exec.Cmd {
 	cmd := exec.Command(binary, "serve")
 	cmd.Env = append(os.Environ(),
 		"PARLEY_DATABASE_URL="+c.DatabaseURL,
@@ -104,14 +112,22 @@ func (c *Cluster) MustStart(tb testing.TB, env ...string) *Replica {
 		"PARLEY_ADDR=127.0.0.1:0",
 	)
 	cmd.Env = append(append(cmd.Env, c.Env...), env...)
-	return MustStartCmd(tb, cmd)
+	return cmd
 }
 
 // MustStartCmd starts a prepared `parley serve` command and waits until it
 // serves and is ready.
 func MustStartCmd(tb testing.TB, cmd *exec.Cmd) *Replica {
 	tb.Helper()
-	r := &Replica{cmd: cmd, log: &syncBuffer{}, exited: make(chan struct{})}
+	return MustStartCmdClient(tb, cmd, http.DefaultClient)
+}
+
+// MustStartCmdClient is MustStartCmd for a replica that hc can reach, e.g.
+// one serving HTTPS with a certificate from a test's own CA. The replica's
+// URL is https:// when it serves TLS.
+func MustStartCmdClient(tb testing.TB, cmd *exec.Cmd, hc *http.Client) *Replica {
+	tb.Helper()
+	r := &Replica{HTTP: hc, cmd: cmd, log: &syncBuffer{}, exited: make(chan struct{})}
 	pr, pw := io.Pipe()
 	cmd.Stderr = io.MultiWriter(pw, r.log)
 	cmd.Stdout = r.log
@@ -138,9 +154,14 @@ func MustStartCmd(tb testing.TB, cmd *exec.Cmd) *Replica {
 			var line struct {
 				Msg  string `json:"msg"`
 				Addr string `json:"addr"`
+				TLS  bool   `json:"tls"`
 			}
 			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "parley serving" {
-				addr <- line.Addr
+				scheme := "http://"
+				if line.TLS {
+					scheme = "https://"
+				}
+				addr <- scheme + line.Addr
 				break
 			}
 		}
@@ -148,7 +169,7 @@ func MustStartCmd(tb testing.TB, cmd *exec.Cmd) *Replica {
 	}()
 	select {
 	case a := <-addr:
-		r.URL = "http://" + a
+		r.URL = a
 	case <-r.exited:
 		tb.Fatalf("parley exited before serving: %v\n%s", r.waitErr, r.Log())
 	case <-time.After(60 * time.Second):
@@ -176,7 +197,7 @@ func (r *Replica) waitStatus(d time.Duration, want int) error {
 	defer tick.Stop()
 	last := 0
 	for time.Now().Before(deadline) {
-		resp, err := http.Get(r.URL + "/readyz")
+		resp, err := r.HTTP.Get(r.URL + "/readyz")
 		if err == nil {
 			last = resp.StatusCode
 			resp.Body.Close()
@@ -314,11 +335,7 @@ func (c *Client) Try(method, path string, body any) (*Response, error) {
 	if c.Token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.Token)
 	}
-	hc := c.HTTP
-	if hc == nil {
-		hc = http.DefaultClient
-	}
-	resp, err := hc.Do(req)
+	resp, err := c.httpClient().Do(req)
 	if err != nil {
 		return nil, err
 	}
@@ -328,6 +345,14 @@ func (c *Client) Try(method, path string, body any) (*Response, error) {
 		return nil, err
 	}
 	return &Response{Status: resp.StatusCode, Header: resp.Header, Body: b}, nil
+}
+
+// httpClient is c.HTTP, else http.DefaultClient.
+func (c *Client) httpClient() *http.Client {
+	if c.HTTP != nil {
+		return c.HTTP
+	}
+	return http.DefaultClient
 }
 
 // As returns a client for the same user on another replica.
@@ -340,7 +365,14 @@ func (c *Client) As(base string) *Client {
 // MustRegister registers username and returns a client holding its token.
 func MustRegister(tb testing.TB, base, username string) *Client {
 	tb.Helper()
-	c := &Client{Base: base}
+	return MustRegisterClient(tb, nil, base, username)
+}
+
+// MustRegisterClient is MustRegister calling through hc (nil:
+// http.DefaultClient), which the returned client keeps.
+func MustRegisterClient(tb testing.TB, hc *http.Client, base, username string) *Client {
+	tb.Helper()
+	c := &Client{Base: base, HTTP: hc}
 	resp := c.Do(tb, http.MethodPost, "/v1/auth/register", map[string]string{"username": username, "password": "password-" + username})
 	if resp.Status != http.StatusCreated {
 		tb.Fatalf("register %s: %d %s", username, resp.Status, resp.Body)
@@ -385,7 +417,7 @@ func (c *Client) MustPost(tb testing.TB, roomID, body string) chat.Message {
 // Metrics reads the replica's /metrics gauges.
 func (r *Replica) Metrics(tb testing.TB) map[string]float64 {
 	tb.Helper()
-	resp, err := http.Get(r.URL + "/metrics")
+	resp, err := r.HTTP.Get(r.URL + "/metrics")
 	if err != nil {
 		tb.Fatalf("metrics: %v", err)
 	}

@@ -75,7 +75,7 @@ func (c *Client) TryStream(roomID, query string, header http.Header) (*Stream, e
 	for k, v := range header {
 		req.Header[k] = v
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := c.httpClient().Do(req)
 	if err != nil {
 		cancel()
 		return nil, err

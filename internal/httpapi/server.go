@@ -5,6 +5,7 @@ package httpapi
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -37,7 +38,9 @@ type Options struct {
 	// Gauges adds the replica's own values to /metrics.
 	Gauges    func() []Gauge
 	Heartbeat time.Duration
-	Logger    *slog.Logger
+	// Version is the build's version, shown by /healthz.
+	Version string
+	Logger  *slog.Logger
 }
 
 // Server is Parley's HTTP API.
@@ -64,7 +67,7 @@ func New(opts Options) *Server {
 	s.registerRooms()
 	s.registerMessages()
 	s.registerStream()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })
+	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /readyz", s.readyz)
 	mux.HandleFunc("GET /metrics", s.metrics)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { notFoundOrNotAllowed(mux, w, r) })
@@ -92,6 +95,16 @@ func apiConfig() huma.Config {
 			Description: "An access token from register, login or refresh."},
 	}
 	return cfg
+}
+
+// healthz is liveness: 200 while the process runs, with the version.
+func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	_ = json.NewEncoder(w).Encode(struct {
+		Status  string `json:"status"`
+		Version string `json:"version"`
+	}{"ok", s.Version})
 }
 
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {

@@ -303,6 +303,11 @@ func mapsEqual(a, b map[int]string) bool {
 func TestServeRefusesBadConfig(t *testing.T) {
 	url := pgtest.NewEmptyDB(t)
 	secret := e2e.Secret(t)
+	dir := t.TempDir()
+	notPEM := filepath.Join(dir, "not-pem")
+	if err := os.WriteFile(notPEM, []byte("not a certificate\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	for _, tt := range []struct {
 		name string
 		env  []string
@@ -312,6 +317,11 @@ func TestServeRefusesBadConfig(t *testing.T) {
 		{"ErrShortSecret", []string{"PARLEY_DATABASE_URL=" + url, "PARLEY_JWT_SECRET=" + secret[:31]}, "PARLEY_JWT_SECRET"},
 		{"ErrBadAccessTTL", []string{"PARLEY_DATABASE_URL=" + url, "PARLEY_JWT_SECRET=" + secret, "PARLEY_ACCESS_TTL=soon"}, "PARLEY_ACCESS_TTL"},
 		{"ErrBadHeartbeat", []string{"PARLEY_DATABASE_URL=" + url, "PARLEY_JWT_SECRET=" + secret, "PARLEY_HEARTBEAT=-1s"}, "PARLEY_HEARTBEAT"},
+		{"ErrTLSCertWithoutKey", []string{"PARLEY_DATABASE_URL=" + url, "PARLEY_JWT_SECRET=" + secret, "PARLEY_TLS_CERT_FILE=" + notPEM}, "PARLEY_TLS_KEY_FILE"},
+		{"ErrTLSMissingFiles", []string{"PARLEY_DATABASE_URL=" + url, "PARLEY_JWT_SECRET=" + secret,
+			"PARLEY_TLS_CERT_FILE=" + filepath.Join(dir, "missing.crt"), "PARLEY_TLS_KEY_FILE=" + filepath.Join(dir, "missing.key")}, "missing.crt"},
+		{"ErrTLSNotPEM", []string{"PARLEY_DATABASE_URL=" + url, "PARLEY_JWT_SECRET=" + secret,
+			"PARLEY_TLS_CERT_FILE=" + notPEM, "PARLEY_TLS_KEY_FILE=" + notPEM}, "PARLEY_TLS_CERT_FILE"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			r := MustRun(t, "", env(append(tt.env, "PARLEY_ADDR=127.0.0.1:0")...), "serve")
