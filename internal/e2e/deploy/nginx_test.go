@@ -1,0 +1,296 @@
+// Package deploy proves the deployment files natively, with no container
+// engine: deploy/nginx/parley.conf runs in a real nginx in front of two real
+// replicas, and docker-compose.yml validates with docker-compose.
+package deploy
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/parley-chat/parley/internal/chat"
+	"github.com/parley-chat/parley/internal/e2e"
+)
+
+func TestMain(m *testing.M) { e2e.Main(m) }
+
+// repoFile is the path of a file of the repository.
+func repoFile(name string) string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..", "..", name)
+}
+
+// Nginx is a running nginx in front of test replicas.
+type Nginx struct {
+	URL string
+	dir string
+	cmd *exec.Cmd
+}
+
+// MustNginxBinary finds Debian's nginx, failing the test (never skipping
+// it) when it is not installed.
+func MustNginxBinary(tb testing.TB) string {
+	tb.Helper()
+	if p, err := exec.LookPath("nginx"); err == nil {
+		return p
+	}
+	if _, err := os.Stat("/usr/sbin/nginx"); err == nil {
+		return "/usr/sbin/nginx"
+	}
+	tb.Fatal("nginx is not installed: this test runs deploy/nginx/parley.conf in a real nginx " +
+		"(apt-get install nginx; .ci/run installs it)")
+	return ""
+}
+
+// Substitutions of parley.conf for a test: its upstream server lines and
+// its listen line. Each must match exactly once, so a reshaped file fails
+// the test instead of running unchanged.
+var (
+	upstreamLine = func(name string) *regexp.Regexp {
+		return regexp.MustCompile(`(?m)^(\s*server\s+)` + name + `:8080(\s|;)`)
+	}
+	listenLine = regexp.MustCompile(`(?m)^(\s*listen\s+)80;`)
+)
+
+// parleyConf is deploy/nginx/parley.conf with the compose service names
+// replaced by the replicas' addresses and the listen address by listen.
+// Everything else (the proxy settings under test) is the file as shipped:
+// nginx cannot be told addresses from outside, and the file stays plain
+// for the operators who read it.
+func parleyConf(tb testing.TB, listen string, a, b *e2e.Replica) string {
+	tb.Helper()
+	raw, err := os.ReadFile(repoFile("deploy/nginx/parley.conf"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	conf := string(raw)
+	for _, sub := range []struct {
+		re   *regexp.Regexp
+		with string
+	}{
+		{upstreamLine("parley-a"), "${1}" + strings.TrimPrefix(a.URL, "http://") + "${2}"},
+		{upstreamLine("parley-b"), "${1}" + strings.TrimPrefix(b.URL, "http://") + "${2}"},
+		{listenLine, "${1}" + listen + ";"},
+	} {
+		if n := len(sub.re.FindAllStringIndex(conf, -1)); n != 1 {
+			tb.Fatalf("deploy/nginx/parley.conf: %d lines match %s, want 1", n, sub.re)
+		}
+		conf = sub.re.ReplaceAllString(conf, sub.with)
+	}
+	return conf
+}
+
+// mainConf is the small main config that includes parley.conf: everything
+// nginx writes goes under dir, and as root the workers run as root too
+// (nginx's default, nobody, cannot write dir).
+func mainConf(tb testing.TB, dir string) string {
+	tb.Helper()
+	var userLine string
+	if os.Geteuid() == 0 {
+		u, err := user.Current()
+		if err != nil {
+			tb.Fatal(err)
+		}
+		g, err := user.LookupGroupId(u.Gid)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		userLine = fmt.Sprintf("user %s %s;", u.Username, g.Name)
+	}
+	return fmt.Sprintf(`# Written by internal/e2e/deploy: runs deploy/nginx/parley.conf.
+%[2]s
+daemon off;
+worker_processes 1;
+pid %[1]s/nginx.pid;
+error_log %[1]s/error.log info;
+events { worker_connections 1024; }
+http {
+    access_log %[1]s/access.log;
+    client_body_temp_path %[1]s/client_body;
+    proxy_temp_path %[1]s/proxy;
+    fastcgi_temp_path %[1]s/fastcgi;
+    uwsgi_temp_path %[1]s/uwsgi;
+    scgi_temp_path %[1]s/scgi;
+    include %[1]s/parley.conf;
+}
+`, dir, userLine)
+}
+
+// freeAddr is a free port on 127.0.0.1 for nginx to listen on.
+func freeAddr(tb testing.TB) string {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// MustNginx checks the config with nginx -t, then runs nginx in front of
+// replicas a and b until the test ends.
+func MustNginx(tb testing.TB, a, b *e2e.Replica) *Nginx {
+	tb.Helper()
+	bin := MustNginxBinary(tb)
+	dir := tb.TempDir()
+	addr := freeAddr(tb)
+	if err := os.WriteFile(filepath.Join(dir, "parley.conf"), []byte(parleyConf(tb, addr, a, b)), 0o644); err != nil {
+		tb.Fatal(err)
+	}
+	conf := filepath.Join(dir, "test.conf")
+	if err := os.WriteFile(conf, []byte(mainConf(tb, dir)), 0o644); err != nil {
+		tb.Fatal(err)
+	}
+	args := []string{"-p", dir, "-e", filepath.Join(dir, "error.log"), "-c", conf}
+	out, err := exec.Command(bin, append(args, "-t")...).CombinedOutput()
+	if err != nil || !bytes.Contains(out, []byte("test is successful")) {
+		tb.Fatalf("nginx -t: %v\n%s", err, out)
+	}
+	ng := &Nginx{URL: "http://" + addr, dir: dir, cmd: exec.Command(bin, args...)}
+	var log bytes.Buffer
+	ng.cmd.Stdout, ng.cmd.Stderr = &log, &log
+	ng.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := ng.cmd.Start(); err != nil {
+		tb.Fatalf("start nginx: %v", err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- ng.cmd.Wait() }()
+	tb.Cleanup(func() {
+		// The master and its worker share the process group.
+		_ = syscall.Kill(-ng.cmd.Process.Pid, syscall.SIGKILL)
+		<-exited
+		if tb.Failed() {
+			errLog, _ := os.ReadFile(filepath.Join(dir, "error.log"))
+			tb.Logf("nginx output:\n%s\nerror.log:\n%s", log.String(), errLog)
+		}
+	})
+	// Wait until nginx accepts connections (or exits).
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(30 * time.Second)
+	for {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			c.Close()
+			return ng
+		}
+		select {
+		case err := <-exited:
+			exited <- err
+			tb.Fatalf("nginx exited: %v", err)
+		case <-deadline:
+			tb.Fatalf("nginx not listening on %s after 30s", addr)
+		case <-tick.C:
+		}
+	}
+}
+
+// mustPost posts body through c and returns the message and the moment
+// its post returned.
+func mustPost(tb testing.TB, c *e2e.Client, roomID, body string) (chat.Message, time.Time) {
+	tb.Helper()
+	m := c.MustPost(tb, roomID, body)
+	return m, time.Now()
+}
+
+// mustDeliverWithin waits for the event of m on s and fails unless it
+// arrives within a second of posted.
+func mustDeliverWithin(tb testing.TB, s *e2e.Stream, m chat.Message, posted time.Time) {
+	tb.Helper()
+	f := s.Next(tb, time.Until(posted.Add(time.Second)))
+	if f.Type != "message" || f.ID != m.Seq || !strings.Contains(f.Data, m.ID) {
+		tb.Fatalf("frame %+v, want message %s (seq %d)", f, m.ID, m.Seq)
+	}
+}
+
+// TestNginx runs deploy/nginx/parley.conf in front of two replicas: events
+// posted through either replica reach a stream through nginx within a
+// second (a buffering proxy would sit on them), Last-Event-ID resumes
+// through it, encoded paths pass untouched, and with one replica gone the
+// other serves everything.
+func TestNginx(t *testing.T) {
+	cl := e2e.NewCluster(t)
+	a, b := cl.MustStart(t), cl.MustStart(t)
+	ng := MustNginx(t, a, b)
+	alice := e2e.MustRegister(t, ng.URL, "alice")
+	room := alice.MustCreateRoom(t, "deploy", chat.Public)
+	replicas := []*e2e.Replica{a, b}
+	var last int64
+
+	t.Run("EventsWithinASecond", func(t *testing.T) {
+		s := alice.OpenStream(t, room.ID, "", nil)
+		defer s.Close()
+		if enc := s.Resp.Header.Get("Content-Encoding"); enc != "" || s.Resp.Uncompressed {
+			t.Fatalf("stream through nginx is compressed (%q): gzip buffers events", enc)
+		}
+		s.UntilReady(t, 10*time.Second)
+		for i := range 6 {
+			r := replicas[i%2]
+			m, posted := mustPost(t, alice.As(r.URL), room.ID, fmt.Sprintf("small %d via %s", i, r.URL))
+			mustDeliverWithin(t, s, m, posted)
+			last = m.Seq
+		}
+	})
+
+	t.Run("ResumeWithLastEventID", func(t *testing.T) {
+		var missed []chat.Message
+		for _, r := range replicas {
+			missed = append(missed, alice.As(r.URL).MustPost(t, room.ID, "while away via "+r.URL))
+		}
+		s := alice.OpenStream(t, room.ID, "", http.Header{"Last-Event-ID": {fmt.Sprint(last)}})
+		defer s.Close()
+		got := s.UntilReady(t, 10*time.Second)
+		if len(got) != len(missed) {
+			t.Fatalf("replayed %d frames %+v, want the %d missed", len(got), got, len(missed))
+		}
+		for i, f := range got {
+			if f.ID != missed[i].Seq || !strings.Contains(f.Data, missed[i].ID) {
+				t.Fatalf("replayed %+v, want seq %d", f, missed[i].Seq)
+			}
+		}
+	})
+
+	t.Run("EncodedPathUntouched", func(t *testing.T) {
+		// %2F stays one segment only if nginx passes the path as sent.
+		const path = "/v1/users/by-name/ali%2Fce"
+		direct, proxied := alice.As(a.URL).Do(t, http.MethodGet, path, nil), alice.Do(t, http.MethodGet, path, nil)
+		if direct.Status != proxied.Status || !bytes.Equal(direct.Body, proxied.Body) {
+			t.Fatalf("through nginx %d %s, directly %d %s", proxied.Status, proxied.Body, direct.Status, direct.Body)
+		}
+	})
+
+	t.Run("OneReplicaDown", func(t *testing.T) {
+		a.Kill()
+		// Round robin sends every other new request to the dead replica:
+		// nginx must move each one on to b.
+		var streams []*e2e.Stream
+		for range 4 {
+			s := alice.OpenStream(t, room.ID, "", nil)
+			s.UntilReady(t, 10*time.Second)
+			streams = append(streams, s)
+		}
+		for i := range 4 {
+			if resp := alice.Do(t, http.MethodGet, "/v1/me", nil); resp.Status != http.StatusOK {
+				t.Fatalf("GET /v1/me through nginx with a down: %d %s", resp.Status, resp.Body)
+			}
+			m, posted := mustPost(t, alice, room.ID, fmt.Sprintf("with a down %d", i))
+			for _, s := range streams {
+				mustDeliverWithin(t, s, m, posted)
+			}
+		}
+		for _, s := range streams {
+			s.Close()
+		}
+	})
+}
