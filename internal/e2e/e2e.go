@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -436,6 +437,19 @@ func (r *Replica) Metrics(tb testing.TB) map[string]float64 {
 		}
 	}
 	return out
+}
+
+// FreeAddr is an address on 127.0.0.1 where nothing listens: a port that
+// was free a moment ago, for a server to listen on or a client to be
+// refused by.
+func FreeAddr(tb testing.TB) string {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
 }
 
 // PrivateServer is a Postgres server of a test's own, which the test may

@@ -97,18 +97,6 @@ func MustHangingServer(tb testing.TB) string {
 	return ln.Addr().String()
 }
 
-// MustClosedPort is an address where nothing listens.
-func MustClosedPort(tb testing.TB) string {
-	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
-}
-
 // TestHealthcheck: parley healthcheck exits 0 on a 200 only, gives up after
 // its timeout, and refuses a bad command line with exit 2.
 func TestHealthcheck(t *testing.T) {
@@ -124,7 +112,7 @@ func TestHealthcheck(t *testing.T) {
 		{"Readyz", []string{r.URL + "/readyz"}, 0, ""},
 		{"Healthz", []string{"-timeout", "5s", r.URL + "/healthz"}, 0, ""},
 		{"ErrNotFound", []string{r.URL + "/nope"}, 1, "404"},
-		{"ErrRefused", []string{"http://" + MustClosedPort(t) + "/readyz"}, 1, "refused"},
+		{"ErrRefused", []string{"http://" + e2e.FreeAddr(t) + "/readyz"}, 1, "refused"},
 		{"ErrTimeout", []string{"-timeout", "300ms", "http://" + hanging + "/readyz"}, 1, "deadline exceeded"},
 		{"ErrNoURL", nil, 2, "one URL"},
 		{"ErrTwoURLs", []string{r.URL, r.URL}, 2, "one URL"},

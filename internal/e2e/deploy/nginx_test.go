@@ -127,24 +127,13 @@ http {
 `, dir, userLine)
 }
 
-// freeAddr is a free port on 127.0.0.1 for nginx to listen on.
-func freeAddr(tb testing.TB) string {
-	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 // MustNginx checks the config with nginx -t, then runs nginx in front of
 // replicas a and b until the test ends.
 func MustNginx(tb testing.TB, a, b *e2e.Replica) *Nginx {
 	tb.Helper()
 	bin := MustNginxBinary(tb)
 	dir := tb.TempDir()
-	addr := freeAddr(tb)
+	addr := e2e.FreeAddr(tb)
 	if err := os.WriteFile(filepath.Join(dir, "parley.conf"), []byte(parleyConf(tb, addr, a, b)), 0o644); err != nil {
 		tb.Fatal(err)
 	}
