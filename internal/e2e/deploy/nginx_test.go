@@ -34,8 +34,6 @@ func repoFile(name string) string {
 // Nginx is a running nginx in front of test replicas.
 type Nginx struct {
 	URL string
-	dir string
-	cmd *exec.Cmd
 }
 
 // MustNginxBinary finds Debian's nginx, failing the test (never skipping
@@ -53,61 +51,83 @@ func MustNginxBinary(tb testing.TB) string {
 	return ""
 }
 
-// Substitutions of parley.conf for a test: its upstream server lines and
-// its listen line. Each must match exactly once, so a reshaped file fails
-// the test instead of running unchanged.
-var (
-	upstreamLine = func(name string) *regexp.Regexp {
-		return regexp.MustCompile(`(?m)^(\s*server\s+)` + name + `:8080(\s|;)`)
-	}
-	listenLine = regexp.MustCompile(`(?m)^(\s*listen\s+)80;`)
-)
+// substitution replaces what re matches in a config file; re must match
+// exactly n times (1 when n is 0), so a reshaped file fails the test
+// instead of running unchanged.
+type substitution struct {
+	re   *regexp.Regexp
+	with string
+	n    int
+}
 
-// parleyConf is deploy/nginx/parley.conf with the compose service names
-// replaced by the replicas' addresses and the listen address by listen.
-// Everything else (the proxy settings under test) is the file as shipped:
-// nginx cannot be told addresses from outside, and the file stays plain
-// for the operators who read it.
-func parleyConf(tb testing.TB, listen string, a, b *e2e.Replica) string {
+// mustSubstitute reads the repository's file name and applies subs.
+func mustSubstitute(tb testing.TB, name string, subs ...substitution) string {
 	tb.Helper()
-	raw, err := os.ReadFile(repoFile("deploy/nginx/parley.conf"))
+	raw, err := os.ReadFile(repoFile(name))
 	if err != nil {
 		tb.Fatal(err)
 	}
 	conf := string(raw)
-	for _, sub := range []struct {
-		re   *regexp.Regexp
-		with string
-	}{
-		{upstreamLine("parley-a"), "${1}" + strings.TrimPrefix(a.URL, "http://") + "${2}"},
-		{upstreamLine("parley-b"), "${1}" + strings.TrimPrefix(b.URL, "http://") + "${2}"},
-		{listenLine, "${1}" + listen + ";"},
-	} {
-		if n := len(sub.re.FindAllStringIndex(conf, -1)); n != 1 {
-			tb.Fatalf("deploy/nginx/parley.conf: %d lines match %s, want 1", n, sub.re)
+	for _, sub := range subs {
+		want := max(sub.n, 1)
+		if n := len(sub.re.FindAllStringIndex(conf, -1)); n != want {
+			tb.Fatalf("%s: %d matches of %s, want %d", name, n, sub.re, want)
 		}
 		conf = sub.re.ReplaceAllString(conf, sub.with)
 	}
 	return conf
 }
 
-// mainConf is the small main config that includes parley.conf: everything
-// nginx writes goes under dir, and as root the workers run as root too
-// (nginx's default, nobody, cannot write dir).
+// upstreamLine matches the upstream server line of a compose service.
+func upstreamLine(service string) *regexp.Regexp {
+	return regexp.MustCompile(`(?m)^(\s*server\s+)` + service + `:8080(\s|;)`)
+}
+
+// parleyConf is deploy/nginx/parley.conf with the compose service names
+// replaced by the replicas' addresses a and b, and its listen address by
+// listen. Everything else (the proxy settings under test) is the file as
+// shipped: nginx cannot be given addresses from outside its config, and a
+// file split up only for the test would be harder for operators to read.
+func parleyConf(tb testing.TB, listen, a, b string) string {
+	tb.Helper()
+	return mustSubstitute(tb, "deploy/nginx/parley.conf",
+		substitution{re: upstreamLine("parley-a"), with: "${1}" + a + "${2}"},
+		substitution{re: upstreamLine("parley-b"), with: "${1}" + b + "${2}"},
+		substitution{re: regexp.MustCompile(`(?m)^(\s*listen\s+)80;`), with: "${1}" + listen + ";"},
+	)
+}
+
+// userLine runs nginx's workers as the test's user: as root they would
+// run as nobody, who cannot write the test's folder.
+func userLine(tb testing.TB) string {
+	tb.Helper()
+	if os.Geteuid() != 0 {
+		return "" // nginx can switch users only as root
+	}
+	u, err := user.Current()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	g, err := user.LookupGroupId(u.Gid)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return fmt.Sprintf("user %s %s;", u.Username, g.Name)
+}
+
+// tempPaths keeps everything nginx writes under dir.
+func tempPaths(dir string) string {
+	var b strings.Builder
+	for _, p := range []string{"client_body", "proxy", "fastcgi", "uwsgi", "scgi"} {
+		fmt.Fprintf(&b, "    %s_temp_path %s/%s;\n", p, dir, p)
+	}
+	return b.String()
+}
+
+// mainConf is the small main config that includes parley.conf, with
+// everything nginx writes under dir.
 func mainConf(tb testing.TB, dir string) string {
 	tb.Helper()
-	var userLine string
-	if os.Geteuid() == 0 {
-		u, err := user.Current()
-		if err != nil {
-			tb.Fatal(err)
-		}
-		g, err := user.LookupGroupId(u.Gid)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		userLine = fmt.Sprintf("user %s %s;", u.Username, g.Name)
-	}
 	return fmt.Sprintf(`# Written by internal/e2e/deploy: runs deploy/nginx/parley.conf.
 %[2]s
 daemon off;
@@ -117,14 +137,24 @@ error_log %[1]s/error.log info;
 events { worker_connections 1024; }
 http {
     access_log %[1]s/access.log;
-    client_body_temp_path %[1]s/client_body;
-    proxy_temp_path %[1]s/proxy;
-    fastcgi_temp_path %[1]s/fastcgi;
-    uwsgi_temp_path %[1]s/uwsgi;
-    scgi_temp_path %[1]s/scgi;
-    include %[1]s/parley.conf;
+%[3]s    include %[1]s/parley.conf;
 }
-`, dir, userLine)
+`, dir, userLine(tb), tempPaths(dir))
+}
+
+// nginxArgs are the command-line arguments that run config conf with
+// prefix and error log in dir.
+func nginxArgs(dir, conf string) []string {
+	return []string{"-p", dir, "-e", filepath.Join(dir, "error.log"), "-c", conf}
+}
+
+// mustTest runs nginx -t with args.
+func mustTest(tb testing.TB, bin string, args ...string) {
+	tb.Helper()
+	out, err := exec.Command(bin, append(args, "-t")...).CombinedOutput()
+	if err != nil || !bytes.Contains(out, []byte("test is successful")) {
+		tb.Fatalf("nginx -t: %v\n%s", err, out)
+	}
 }
 
 // MustNginx checks the config with nginx -t, then runs nginx in front of
@@ -134,30 +164,28 @@ func MustNginx(tb testing.TB, a, b *e2e.Replica) *Nginx {
 	bin := MustNginxBinary(tb)
 	dir := tb.TempDir()
 	addr := e2e.FreeAddr(tb)
-	if err := os.WriteFile(filepath.Join(dir, "parley.conf"), []byte(parleyConf(tb, addr, a, b)), 0o644); err != nil {
+	conf := parleyConf(tb, addr, strings.TrimPrefix(a.URL, "http://"), strings.TrimPrefix(b.URL, "http://"))
+	if err := os.WriteFile(filepath.Join(dir, "parley.conf"), []byte(conf), 0o644); err != nil {
 		tb.Fatal(err)
 	}
-	conf := filepath.Join(dir, "test.conf")
-	if err := os.WriteFile(conf, []byte(mainConf(tb, dir)), 0o644); err != nil {
+	main := filepath.Join(dir, "test.conf")
+	if err := os.WriteFile(main, []byte(mainConf(tb, dir)), 0o644); err != nil {
 		tb.Fatal(err)
 	}
-	args := []string{"-p", dir, "-e", filepath.Join(dir, "error.log"), "-c", conf}
-	out, err := exec.Command(bin, append(args, "-t")...).CombinedOutput()
-	if err != nil || !bytes.Contains(out, []byte("test is successful")) {
-		tb.Fatalf("nginx -t: %v\n%s", err, out)
-	}
-	ng := &Nginx{URL: "http://" + addr, dir: dir, cmd: exec.Command(bin, args...)}
+	args := nginxArgs(dir, main)
+	mustTest(tb, bin, args...)
+	cmd := exec.Command(bin, args...)
 	var log bytes.Buffer
-	ng.cmd.Stdout, ng.cmd.Stderr = &log, &log
-	ng.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := ng.cmd.Start(); err != nil {
+	cmd.Stdout, cmd.Stderr = &log, &log
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
 		tb.Fatalf("start nginx: %v", err)
 	}
 	exited := make(chan error, 1)
-	go func() { exited <- ng.cmd.Wait() }()
+	go func() { exited <- cmd.Wait() }()
 	tb.Cleanup(func() {
 		// The master and its worker share the process group.
-		_ = syscall.Kill(-ng.cmd.Process.Pid, syscall.SIGKILL)
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		<-exited
 		if tb.Failed() {
 			errLog, _ := os.ReadFile(filepath.Join(dir, "error.log"))
@@ -172,7 +200,7 @@ func MustNginx(tb testing.TB, a, b *e2e.Replica) *Nginx {
 		c, err := net.Dial("tcp", addr)
 		if err == nil {
 			c.Close()
-			return ng
+			return &Nginx{URL: "http://" + addr}
 		}
 		select {
 		case err := <-exited:
@@ -282,4 +310,29 @@ func TestNginx(t *testing.T) {
 			s.Close()
 		}
 	})
+}
+
+// TestNginxMainConfig: deploy/nginx/nginx.conf, the main config of the
+// compose setup, passes nginx -t with parley.conf included; the nginx
+// image's paths point into the test's folder.
+func TestNginxMainConfig(t *testing.T) {
+	t.Parallel()
+	bin := MustNginxBinary(t)
+	dir := t.TempDir()
+	files := map[string]string{
+		"parley.conf": parleyConf(t, e2e.FreeAddr(t), e2e.FreeAddr(t), e2e.FreeAddr(t)),
+		"mime.types":  "types { application/json json; }\n",
+		"nginx.conf": mustSubstitute(t, "deploy/nginx/nginx.conf",
+			substitution{re: regexp.MustCompile(`include /etc/nginx/`), with: "include " + dir + "/", n: 2},
+			substitution{re: regexp.MustCompile(`/var/log/nginx/`), with: dir + "/", n: 2},
+			substitution{re: regexp.MustCompile(`(?m)^http \{\n`), with: "http {\n" + tempPaths(dir)},
+		),
+	}
+	for name, content := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	args := nginxArgs(dir, filepath.Join(dir, "nginx.conf"))
+	mustTest(t, bin, append(args, "-g", fmt.Sprintf("pid %s/nginx.pid; %s", dir, userLine(t)))...)
 }
