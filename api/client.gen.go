@@ -191,6 +191,14 @@ type CreateRoomRequest struct {
 // Examples: public
 type CreateRoomRequestVisibility string
 
+// EditMessageRequest defines model for EditMessageRequest.
+type EditMessageRequest struct {
+	// Body The new text: 1-4000 Unicode code points, not only white space, no NUL.
+	//
+	// Examples: Hello, room! (fixed a typo)
+	Body string `json:"body"`
+}
+
 // ErrorDetail defines model for ErrorDetail.
 type ErrorDetail struct {
 	// Location Where the error occurred, e.g. 'body.items[3].tags' or 'path.thing-id'
@@ -245,10 +253,23 @@ type LoginRequest struct {
 	Username string `json:"username"`
 }
 
+// MarkReadRequest defines model for MarkReadRequest.
+type MarkReadRequest struct {
+	// Seq The seq read up to, usually the last one shown; at most the room's last_seq.
+	//
+	// Examples: 42
+	Seq int64 `json:"seq"`
+}
+
 // Member defines model for Member.
 type Member struct {
 	// JoinedAt Examples: 2026-11-21T09:31:00Z
 	JoinedAt time.Time `json:"joined_at"`
+
+	// LastReadSeq How far the member has read: the seq of their read marker.
+	//
+	// Examples: 40
+	LastReadSeq int64 `json:"last_read_seq"`
 
 	// Role Examples: member
 	Role MemberRole `json:"role"`
@@ -301,7 +322,9 @@ type MemberList struct {
 type Message struct {
 	Author Author `json:"author"`
 
-	// Body Examples: Hello, room!
+	// Body The current text; empty once the message is deleted.
+	//
+	// Examples: Hello, room!
 	Body string `json:"body"`
 
 	// ClientId Examples: m-2f6c1a
@@ -310,8 +333,26 @@ type Message struct {
 	// CreatedAt Examples: 2026-11-21T09:32:00Z
 	CreatedAt time.Time `json:"created_at"`
 
+	// DeletedAt Set on a tombstone: the message was deleted and its text erased.
+	//
+	// Examples: 2026-11-21T09:34:00Z
+	DeletedAt *time.Time `json:"deleted_at,omitempty"`
+
+	// EditedAt When the body was last edited; absent if never.
+	//
+	// Examples: 2026-11-21T09:33:00Z
+	EditedAt *time.Time `json:"edited_at,omitempty"`
+
 	// Id Examples: 3c6ffe44-5deb-4fa9-acae-8f368fd14d20
 	Id openapi_types.UUID `json:"id"`
+
+	// Reactions Reactions by key, in the order they were first used; empty on a tombstone.
+	Reactions []Reaction `json:"reactions"`
+
+	// ReplyTo The message of the same room this one replies to.
+	//
+	// Examples: 9d0c4b7a-1e2f-4a3b-8c5d-6e7f8a9b0c1d
+	ReplyTo *openapi_types.UUID `json:"reply_to,omitempty"`
 
 	// RoomId Examples: 0b9a3c1e-5d2f-4a8b-9c7d-1e2f3a4b5c6d
 	RoomId openapi_types.UUID `json:"room_id"`
@@ -319,6 +360,38 @@ type Message struct {
 	// Seq The message's place in the room's event log; its SSE id.
 	//
 	// Examples: 43
+	Seq int64 `json:"seq"`
+}
+
+// MessageDeleted defines model for MessageDeleted.
+type MessageDeleted struct {
+	// MessageId Examples: 3c6ffe44-5deb-4fa9-acae-8f368fd14d20
+	MessageId openapi_types.UUID `json:"message_id"`
+
+	// MessageSeq The seq of the deleted message.
+	//
+	// Examples: 43
+	MessageSeq int64 `json:"message_seq"`
+
+	// RoomId Examples: 0b9a3c1e-5d2f-4a8b-9c7d-1e2f3a4b5c6d
+	RoomId openapi_types.UUID `json:"room_id"`
+
+	// Seq The seq of this event.
+	//
+	// Examples: 45
+	Seq int64 `json:"seq"`
+}
+
+// MessageEdited defines model for MessageEdited.
+type MessageEdited struct {
+	Message Message `json:"message"`
+
+	// RoomId Examples: 0b9a3c1e-5d2f-4a8b-9c7d-1e2f3a4b5c6d
+	RoomId openapi_types.UUID `json:"room_id"`
+
+	// Seq The seq of this event.
+	//
+	// Examples: 44
 	Seq int64 `json:"seq"`
 }
 
@@ -336,10 +409,103 @@ type PostMessageRequest struct {
 	// Examples: Hello, room!
 	Body string `json:"body"`
 
-	// ClientId Idempotency key, unique per room and author: repeating it with the same body returns the original message (200); with a different body, 409.
+	// ClientId Idempotency key, unique per room and author: repeating it with the same body as first posted returns the message's current state (200: edited body, or tombstone); with a different body, 409.
 	//
 	// Examples: m-2f6c1a
 	ClientId *string `json:"client_id,omitempty"`
+
+	// ReplyTo The id of a message of the same room this one replies to; any other id is 422.
+	//
+	// Examples: 9d0c4b7a-1e2f-4a3b-8c5d-6e7f8a9b0c1d
+	ReplyTo *openapi_types.UUID `json:"reply_to,omitempty"`
+}
+
+// Reaction defines model for Reaction.
+type Reaction struct {
+	// Count Examples: 3
+	Count int64 `json:"count"`
+
+	// Key Examples: 👍
+	Key string `json:"key"`
+
+	// Me Whether the caller reacted with this key (absent in stream data).
+	//
+	// Examples: true
+	Me *bool `json:"me,omitempty"`
+}
+
+// ReactionAdded defines model for ReactionAdded.
+type ReactionAdded struct {
+	// Count How many members reacted with this key after the change.
+	//
+	// Examples: 3
+	Count int64 `json:"count"`
+
+	// Key Examples: 👍
+	Key string `json:"key"`
+
+	// MessageId Examples: 3c6ffe44-5deb-4fa9-acae-8f368fd14d20
+	MessageId openapi_types.UUID `json:"message_id"`
+
+	// MessageSeq The seq of the message reacted to.
+	//
+	// Examples: 43
+	MessageSeq int64 `json:"message_seq"`
+
+	// RoomId Examples: 0b9a3c1e-5d2f-4a8b-9c7d-1e2f3a4b5c6d
+	RoomId openapi_types.UUID `json:"room_id"`
+
+	// Seq The seq of this event.
+	//
+	// Examples: 46
+	Seq int64 `json:"seq"`
+
+	// UserId Examples: 6f1c2d3e-4b5a-4c7d-8e9f-0a1b2c3d4e5f
+	UserId openapi_types.UUID `json:"user_id"`
+}
+
+// ReactionRemoved defines model for ReactionRemoved.
+type ReactionRemoved struct {
+	// Count How many members reacted with this key after the change.
+	//
+	// Examples: 3
+	Count int64 `json:"count"`
+
+	// Key Examples: 👍
+	Key string `json:"key"`
+
+	// MessageId Examples: 3c6ffe44-5deb-4fa9-acae-8f368fd14d20
+	MessageId openapi_types.UUID `json:"message_id"`
+
+	// MessageSeq The seq of the message reacted to.
+	//
+	// Examples: 43
+	MessageSeq int64 `json:"message_seq"`
+
+	// RoomId Examples: 0b9a3c1e-5d2f-4a8b-9c7d-1e2f3a4b5c6d
+	RoomId openapi_types.UUID `json:"room_id"`
+
+	// Seq The seq of this event.
+	//
+	// Examples: 46
+	Seq int64 `json:"seq"`
+
+	// UserId Examples: 6f1c2d3e-4b5a-4c7d-8e9f-0a1b2c3d4e5f
+	UserId openapi_types.UUID `json:"user_id"`
+}
+
+// ReadState defines model for ReadState.
+type ReadState struct {
+	// LastReadSeq Examples: 40
+	LastReadSeq int64 `json:"last_read_seq"`
+
+	// RoomId Examples: 0b9a3c1e-5d2f-4a8b-9c7d-1e2f3a4b5c6d
+	RoomId openapi_types.UUID `json:"room_id"`
+
+	// UnreadCount Messages after the marker that are neither the caller's own nor deleted.
+	//
+	// Examples: 2
+	UnreadCount int64 `json:"unread_count"`
 }
 
 // Ready defines model for Ready.
@@ -396,6 +562,11 @@ type Room struct {
 	// Id Examples: 0b9a3c1e-5d2f-4a8b-9c7d-1e2f3a4b5c6d
 	Id openapi_types.UUID `json:"id"`
 
+	// LastReadSeq The caller's read marker (members only; absent in stream data).
+	//
+	// Examples: 40
+	LastReadSeq *int64 `json:"last_read_seq,omitempty"`
+
 	// LastSeq The seq of the room's latest event.
 	//
 	// Examples: 42
@@ -412,6 +583,11 @@ type Room struct {
 
 	// Topic Examples: Anything goes
 	Topic string `json:"topic"`
+
+	// UnreadCount Messages after the caller's marker that are neither theirs nor deleted (members only; absent in stream data).
+	//
+	// Examples: 2
+	UnreadCount *int64 `json:"unread_count,omitempty"`
 
 	// Visibility Examples: public
 	Visibility RoomVisibility `json:"visibility"`
@@ -444,6 +620,11 @@ type RoomUpdated struct {
 	// Id Examples: 0b9a3c1e-5d2f-4a8b-9c7d-1e2f3a4b5c6d
 	Id openapi_types.UUID `json:"id"`
 
+	// LastReadSeq The caller's read marker (members only; absent in stream data).
+	//
+	// Examples: 40
+	LastReadSeq *int64 `json:"last_read_seq,omitempty"`
+
 	// LastSeq The seq of the room's latest event.
 	//
 	// Examples: 42
@@ -465,6 +646,11 @@ type RoomUpdated struct {
 
 	// Topic Examples: Anything goes
 	Topic string `json:"topic"`
+
+	// UnreadCount Messages after the caller's marker that are neither theirs nor deleted (members only; absent in stream data).
+	//
+	// Examples: 2
+	UnreadCount *int64 `json:"unread_count,omitempty"`
 
 	// Visibility Examples: public
 	Visibility RoomUpdatedVisibility `json:"visibility"`
@@ -502,6 +688,17 @@ type Session struct {
 
 // SessionTokenType Examples: Bearer
 type SessionTokenType string
+
+// Unread defines model for Unread.
+type Unread struct {
+	// Rooms The caller's rooms with unread messages, newest room first.
+	Rooms []ReadState `json:"rooms"`
+
+	// UnreadCount The sum of the rooms' unread counts, for an app badge.
+	//
+	// Examples: 5
+	UnreadCount int64 `json:"unread_count"`
+}
 
 // UpdateRoomRequest defines model for UpdateRoomRequest.
 type UpdateRoomRequest struct {
@@ -588,6 +785,12 @@ type UpdateRoomJSONRequestBody = UpdateRoomRequest
 
 // PostMessageJSONRequestBody defines body for PostMessage for application/json ContentType.
 type PostMessageJSONRequestBody = PostMessageRequest
+
+// EditMessageJSONRequestBody defines body for EditMessage for application/json ContentType.
+type EditMessageJSONRequestBody = EditMessageRequest
+
+// MarkReadJSONRequestBody defines body for MarkRead for application/json ContentType.
+type MarkReadJSONRequestBody = MarkReadRequest
 
 // RequestEditorFn is the function signature for the RequestEditor callback function
 type RequestEditorFn func(ctx context.Context, req *http.Request) error
@@ -732,6 +935,13 @@ type ClientInterface interface {
 	// Corresponds with GET /v1/me (the `GetMe` operationId).
 	GetMe(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// GetUnread Count your unread messages
+	//
+	// The total for an app badge, and the read state of each of your rooms with unread messages.
+	//
+	// Corresponds with GET /v1/me/unread (the `GetUnread` operationId).
+	GetUnread(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// ListRooms List rooms
 	//
 	// Corresponds with GET /v1/rooms (the `ListRooms` operationId).
@@ -835,6 +1045,68 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /v1/rooms/{room_id}/messages (the `PostMessage` operationId).
 	PostMessage(ctx context.Context, roomId string, body PostMessageJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// DeleteMessage Delete a message (author or owner)
+	//
+	// The author, or the room owner. The message stays in history as a tombstone (deleted_at set, body empty, no reactions); its text is erased from the database and from every replay (the message event and its message.edited events are rewritten). Records a message.deleted event. A message already deleted is 404. Counts against the write limit.
+	//
+	// Corresponds with DELETE /v1/rooms/{room_id}/messages/{message_id} (the `DeleteMessage` operationId).
+	DeleteMessage(ctx context.Context, roomId string, messageId string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetMessage Get a message
+	//
+	// Corresponds with GET /v1/rooms/{room_id}/messages/{message_id} (the `GetMessage` operationId).
+	GetMessage(ctx context.Context, roomId string, messageId string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// EditMessageWithBody Edit a message (author only)
+	//
+	// The author only (others get 403). Records a message.edited event carrying the message after the edit; an edit that changes nothing answers 200 and records nothing. A deleted message is 404. Counts against the write limit.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with PATCH /v1/rooms/{room_id}/messages/{message_id} (the `EditMessage` operationId).
+	EditMessageWithBody(ctx context.Context, roomId string, messageId string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// EditMessage Edit a message (author only)
+	//
+	// The author only (others get 403). Records a message.edited event carrying the message after the edit; an edit that changes nothing answers 200 and records nothing. A deleted message is 404. Counts against the write limit.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with PATCH /v1/rooms/{room_id}/messages/{message_id} (the `EditMessage` operationId).
+	EditMessage(ctx context.Context, roomId string, messageId string, body EditMessageJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// RemoveReaction Take a reaction back
+	//
+	// Members. Records a reaction.removed event if the caller had reacted with this key; otherwise answers 204 and records nothing. A deleted message is 404. Counts against the write limit.
+	//
+	// Corresponds with DELETE /v1/rooms/{room_id}/messages/{message_id}/reactions/{key} (the `RemoveReaction` operationId).
+	RemoveReaction(ctx context.Context, roomId string, messageId string, key string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// AddReaction React to a message
+	//
+	// Members. Idempotent: the first PUT records a reaction.added event, a repeat answers the same and records nothing. Answers the key's count. A deleted message is 404. Counts against the write limit.
+	//
+	// Corresponds with PUT /v1/rooms/{room_id}/messages/{message_id}/reactions/{key} (the `AddReaction` operationId).
+	AddReaction(ctx context.Context, roomId string, messageId string, key string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// MarkReadWithBody Move your read marker
+	//
+	// Members. The marker only moves forward: a seq below it answers 200 with the state unchanged; a seq beyond the room's last_seq is 422. unread_count counts the messages after the marker that are neither yours nor deleted. Posting moves your marker to your new message by itself.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with PUT /v1/rooms/{room_id}/read (the `MarkRead` operationId).
+	MarkReadWithBody(ctx context.Context, roomId string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// MarkRead Move your read marker
+	//
+	// Members. The marker only moves forward: a seq below it answers 200 with the state unchanged; a seq beyond the room's last_seq is 422. unread_count counts the messages after the marker that are neither yours nor deleted. Posting moves your marker to your new message by itself.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with PUT /v1/rooms/{room_id}/read (the `MarkRead` operationId).
+	MarkRead(ctx context.Context, roomId string, body MarkReadJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// GetUserByName Find a user by username
 	//
@@ -993,6 +1265,23 @@ func (c *Client) Register(ctx context.Context, body RegisterJSONRequestBody, req
 // Corresponds with GET /v1/me (the `GetMe` operationId).
 func (c *Client) GetMe(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewGetMeRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetUnread Count your unread messages
+//
+// The total for an app badge, and the read state of each of your rooms with unread messages.
+//
+// Corresponds with GET /v1/me/unread (the `GetUnread` operationId).
+func (c *Client) GetUnread(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetUnreadRequest(c.Server)
 	if err != nil {
 		return nil, err
 	}
@@ -1267,6 +1556,148 @@ func (c *Client) PostMessage(ctx context.Context, roomId string, body PostMessag
 	return c.Client.Do(req)
 }
 
+// DeleteMessage Delete a message (author or owner)
+//
+// The author, or the room owner. The message stays in history as a tombstone (deleted_at set, body empty, no reactions); its text is erased from the database and from every replay (the message event and its message.edited events are rewritten). Records a message.deleted event. A message already deleted is 404. Counts against the write limit.
+//
+// Corresponds with DELETE /v1/rooms/{room_id}/messages/{message_id} (the `DeleteMessage` operationId).
+func (c *Client) DeleteMessage(ctx context.Context, roomId string, messageId string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDeleteMessageRequest(c.Server, roomId, messageId)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetMessage Get a message
+//
+// Corresponds with GET /v1/rooms/{room_id}/messages/{message_id} (the `GetMessage` operationId).
+func (c *Client) GetMessage(ctx context.Context, roomId string, messageId string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetMessageRequest(c.Server, roomId, messageId)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// EditMessageWithBody Edit a message (author only)
+//
+// The author only (others get 403). Records a message.edited event carrying the message after the edit; an edit that changes nothing answers 200 and records nothing. A deleted message is 404. Counts against the write limit.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with PATCH /v1/rooms/{room_id}/messages/{message_id} (the `EditMessage` operationId).
+func (c *Client) EditMessageWithBody(ctx context.Context, roomId string, messageId string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewEditMessageRequestWithBody(c.Server, roomId, messageId, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// EditMessage Edit a message (author only)
+//
+// The author only (others get 403). Records a message.edited event carrying the message after the edit; an edit that changes nothing answers 200 and records nothing. A deleted message is 404. Counts against the write limit.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with PATCH /v1/rooms/{room_id}/messages/{message_id} (the `EditMessage` operationId).
+func (c *Client) EditMessage(ctx context.Context, roomId string, messageId string, body EditMessageJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewEditMessageRequest(c.Server, roomId, messageId, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// RemoveReaction Take a reaction back
+//
+// Members. Records a reaction.removed event if the caller had reacted with this key; otherwise answers 204 and records nothing. A deleted message is 404. Counts against the write limit.
+//
+// Corresponds with DELETE /v1/rooms/{room_id}/messages/{message_id}/reactions/{key} (the `RemoveReaction` operationId).
+func (c *Client) RemoveReaction(ctx context.Context, roomId string, messageId string, key string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRemoveReactionRequest(c.Server, roomId, messageId, key)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// AddReaction React to a message
+//
+// Members. Idempotent: the first PUT records a reaction.added event, a repeat answers the same and records nothing. Answers the key's count. A deleted message is 404. Counts against the write limit.
+//
+// Corresponds with PUT /v1/rooms/{room_id}/messages/{message_id}/reactions/{key} (the `AddReaction` operationId).
+func (c *Client) AddReaction(ctx context.Context, roomId string, messageId string, key string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAddReactionRequest(c.Server, roomId, messageId, key)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// MarkReadWithBody Move your read marker
+//
+// Members. The marker only moves forward: a seq below it answers 200 with the state unchanged; a seq beyond the room's last_seq is 422. unread_count counts the messages after the marker that are neither yours nor deleted. Posting moves your marker to your new message by itself.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with PUT /v1/rooms/{room_id}/read (the `MarkRead` operationId).
+func (c *Client) MarkReadWithBody(ctx context.Context, roomId string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewMarkReadRequestWithBody(c.Server, roomId, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// MarkRead Move your read marker
+//
+// Members. The marker only moves forward: a seq below it answers 200 with the state unchanged; a seq beyond the room's last_seq is 422. unread_count counts the messages after the marker that are neither yours nor deleted. Posting moves your marker to your new message by itself.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with PUT /v1/rooms/{room_id}/read (the `MarkRead` operationId).
+func (c *Client) MarkRead(ctx context.Context, roomId string, body MarkReadJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewMarkReadRequest(c.Server, roomId, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // GetUserByName Find a user by username
 //
 // How a room owner finds the id of a user to add to a private room. Case-insensitive.
@@ -1454,6 +1885,33 @@ func NewGetMeRequest(server string) (*http.Request, error) {
 	}
 
 	operationPath := fmt.Sprintf("/v1/me")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewGetUnreadRequest constructs an http.Request for the GetUnread method
+func NewGetUnreadRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/me/unread")
 	if operationPath[0] == '/' {
 		operationPath = "." + operationPath
 	}
@@ -2108,6 +2566,285 @@ func NewPostMessageRequestWithBody(server string, roomId string, contentType str
 	return req, nil
 }
 
+// NewDeleteMessageRequest constructs an http.Request for the DeleteMessage method
+func NewDeleteMessageRequest(server string, roomId string, messageId string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "room_id", roomId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "message_id", messageId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/rooms/%s/messages/%s", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewGetMessageRequest constructs an http.Request for the GetMessage method
+func NewGetMessageRequest(server string, roomId string, messageId string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "room_id", roomId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "message_id", messageId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/rooms/%s/messages/%s", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewEditMessageRequest calls the generic EditMessage builder with application/json body
+func NewEditMessageRequest(server string, roomId string, messageId string, body EditMessageJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewEditMessageRequestWithBody(server, roomId, messageId, "application/json", bodyReader)
+}
+
+// NewEditMessageRequestWithBody constructs an http.Request for the EditMessage method, with any body, and a specified content type
+func NewEditMessageRequestWithBody(server string, roomId string, messageId string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "room_id", roomId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "message_id", messageId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/rooms/%s/messages/%s", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPatch, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewRemoveReactionRequest constructs an http.Request for the RemoveReaction method
+func NewRemoveReactionRequest(server string, roomId string, messageId string, key string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "room_id", roomId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "message_id", messageId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam2 string
+
+	pathParam2, err = runtime.StyleParamWithOptions("simple", false, "key", key, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/rooms/%s/messages/%s/reactions/%s", pathParam0, pathParam1, pathParam2)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewAddReactionRequest constructs an http.Request for the AddReaction method
+func NewAddReactionRequest(server string, roomId string, messageId string, key string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "room_id", roomId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "message_id", messageId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam2 string
+
+	pathParam2, err = runtime.StyleParamWithOptions("simple", false, "key", key, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/rooms/%s/messages/%s/reactions/%s", pathParam0, pathParam1, pathParam2)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPut, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewMarkReadRequest calls the generic MarkRead builder with application/json body
+func NewMarkReadRequest(server string, roomId string, body MarkReadJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewMarkReadRequestWithBody(server, roomId, "application/json", bodyReader)
+}
+
+// NewMarkReadRequestWithBody constructs an http.Request for the MarkRead method, with any body, and a specified content type
+func NewMarkReadRequestWithBody(server string, roomId string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "room_id", roomId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/rooms/%s/read", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPut, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
 // NewGetUserByNameRequest constructs an http.Request for the GetUserByName method
 func NewGetUserByNameRequest(server string, username string) (*http.Request, error) {
 	var err error
@@ -2257,6 +2994,15 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /v1/me (the `GetMe` operationId).
 	GetMeWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetMeResponse, error)
 
+	// GetUnreadWithResponse Count your unread messages
+	//
+	// The total for an app badge, and the read state of each of your rooms with unread messages.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/me/unread (the `GetUnread` operationId).
+	GetUnreadWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetUnreadResponse, error)
+
 	// ListRoomsWithResponse List rooms
 	//
 	// Returns a wrapper object for the known response body format(s).
@@ -2380,6 +3126,76 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /v1/rooms/{room_id}/messages (the `PostMessage` operationId).
 	PostMessageWithResponse(ctx context.Context, roomId string, body PostMessageJSONRequestBody, reqEditors ...RequestEditorFn) (*PostMessageResponse, error)
+
+	// DeleteMessageWithResponse Delete a message (author or owner)
+	//
+	// The author, or the room owner. The message stays in history as a tombstone (deleted_at set, body empty, no reactions); its text is erased from the database and from every replay (the message event and its message.edited events are rewritten). Records a message.deleted event. A message already deleted is 404. Counts against the write limit.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /v1/rooms/{room_id}/messages/{message_id} (the `DeleteMessage` operationId).
+	DeleteMessageWithResponse(ctx context.Context, roomId string, messageId string, reqEditors ...RequestEditorFn) (*DeleteMessageResponse, error)
+
+	// GetMessageWithResponse Get a message
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/rooms/{room_id}/messages/{message_id} (the `GetMessage` operationId).
+	GetMessageWithResponse(ctx context.Context, roomId string, messageId string, reqEditors ...RequestEditorFn) (*GetMessageResponse, error)
+
+	// EditMessageWithBodyWithResponse Edit a message (author only)
+	//
+	// The author only (others get 403). Records a message.edited event carrying the message after the edit; an edit that changes nothing answers 200 and records nothing. A deleted message is 404. Counts against the write limit.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PATCH /v1/rooms/{room_id}/messages/{message_id} (the `EditMessage` operationId).
+	EditMessageWithBodyWithResponse(ctx context.Context, roomId string, messageId string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*EditMessageResponse, error)
+
+	// EditMessageWithResponse Edit a message (author only)
+	//
+	// The author only (others get 403). Records a message.edited event carrying the message after the edit; an edit that changes nothing answers 200 and records nothing. A deleted message is 404. Counts against the write limit.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PATCH /v1/rooms/{room_id}/messages/{message_id} (the `EditMessage` operationId).
+	EditMessageWithResponse(ctx context.Context, roomId string, messageId string, body EditMessageJSONRequestBody, reqEditors ...RequestEditorFn) (*EditMessageResponse, error)
+
+	// RemoveReactionWithResponse Take a reaction back
+	//
+	// Members. Records a reaction.removed event if the caller had reacted with this key; otherwise answers 204 and records nothing. A deleted message is 404. Counts against the write limit.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /v1/rooms/{room_id}/messages/{message_id}/reactions/{key} (the `RemoveReaction` operationId).
+	RemoveReactionWithResponse(ctx context.Context, roomId string, messageId string, key string, reqEditors ...RequestEditorFn) (*RemoveReactionResponse, error)
+
+	// AddReactionWithResponse React to a message
+	//
+	// Members. Idempotent: the first PUT records a reaction.added event, a repeat answers the same and records nothing. Answers the key's count. A deleted message is 404. Counts against the write limit.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PUT /v1/rooms/{room_id}/messages/{message_id}/reactions/{key} (the `AddReaction` operationId).
+	AddReactionWithResponse(ctx context.Context, roomId string, messageId string, key string, reqEditors ...RequestEditorFn) (*AddReactionResponse, error)
+
+	// MarkReadWithBodyWithResponse Move your read marker
+	//
+	// Members. The marker only moves forward: a seq below it answers 200 with the state unchanged; a seq beyond the room's last_seq is 422. unread_count counts the messages after the marker that are neither yours nor deleted. Posting moves your marker to your new message by itself.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PUT /v1/rooms/{room_id}/read (the `MarkRead` operationId).
+	MarkReadWithBodyWithResponse(ctx context.Context, roomId string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*MarkReadResponse, error)
+
+	// MarkReadWithResponse Move your read marker
+	//
+	// Members. The marker only moves forward: a seq below it answers 200 with the state unchanged; a seq beyond the room's last_seq is 422. unread_count counts the messages after the marker that are neither yours nor deleted. Posting moves your marker to your new message by itself.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PUT /v1/rooms/{room_id}/read (the `MarkRead` operationId).
+	MarkReadWithResponse(ctx context.Context, roomId string, body MarkReadJSONRequestBody, reqEditors ...RequestEditorFn) (*MarkReadResponse, error)
 
 	// GetUserByNameWithResponse Find a user by username
 	//
@@ -2730,6 +3546,61 @@ func (r GetMeResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r GetMeResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type GetUnreadResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Unread
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *ErrorModel
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *ErrorModel
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetUnreadResponse) GetJSON200() *Unread {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r GetUnreadResponse) GetApplicationproblemJSON401() *ErrorModel {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r GetUnreadResponse) GetApplicationproblemJSON500() *ErrorModel {
+	return r.ApplicationproblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r GetUnreadResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetUnreadResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetUnreadResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetUnreadResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -3732,6 +4603,504 @@ func (r PostMessageResponse) ContentType() string {
 	return ""
 }
 
+type DeleteMessageResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *ErrorModel
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *ErrorModel
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *ErrorModel
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *ErrorModel
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *ErrorModel
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *ErrorModel
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r DeleteMessageResponse) GetApplicationproblemJSON401() *ErrorModel {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r DeleteMessageResponse) GetApplicationproblemJSON403() *ErrorModel {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r DeleteMessageResponse) GetApplicationproblemJSON404() *ErrorModel {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r DeleteMessageResponse) GetApplicationproblemJSON422() *ErrorModel {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r DeleteMessageResponse) GetApplicationproblemJSON429() *ErrorModel {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r DeleteMessageResponse) GetApplicationproblemJSON500() *ErrorModel {
+	return r.ApplicationproblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r DeleteMessageResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r DeleteMessageResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r DeleteMessageResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r DeleteMessageResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type GetMessageResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Message
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *ErrorModel
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *ErrorModel
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *ErrorModel
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *ErrorModel
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *ErrorModel
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetMessageResponse) GetJSON200() *Message {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r GetMessageResponse) GetApplicationproblemJSON401() *ErrorModel {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r GetMessageResponse) GetApplicationproblemJSON403() *ErrorModel {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r GetMessageResponse) GetApplicationproblemJSON404() *ErrorModel {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r GetMessageResponse) GetApplicationproblemJSON422() *ErrorModel {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r GetMessageResponse) GetApplicationproblemJSON500() *ErrorModel {
+	return r.ApplicationproblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r GetMessageResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetMessageResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetMessageResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetMessageResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type EditMessageResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Message
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *ErrorModel
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *ErrorModel
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *ErrorModel
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *ErrorModel
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *ErrorModel
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *ErrorModel
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *ErrorModel
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *ErrorModel
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r EditMessageResponse) GetJSON200() *Message {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r EditMessageResponse) GetApplicationproblemJSON400() *ErrorModel {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r EditMessageResponse) GetApplicationproblemJSON401() *ErrorModel {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r EditMessageResponse) GetApplicationproblemJSON403() *ErrorModel {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r EditMessageResponse) GetApplicationproblemJSON404() *ErrorModel {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r EditMessageResponse) GetApplicationproblemJSON413() *ErrorModel {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r EditMessageResponse) GetApplicationproblemJSON422() *ErrorModel {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r EditMessageResponse) GetApplicationproblemJSON429() *ErrorModel {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r EditMessageResponse) GetApplicationproblemJSON500() *ErrorModel {
+	return r.ApplicationproblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r EditMessageResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r EditMessageResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r EditMessageResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r EditMessageResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type RemoveReactionResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *ErrorModel
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *ErrorModel
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *ErrorModel
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *ErrorModel
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *ErrorModel
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *ErrorModel
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r RemoveReactionResponse) GetApplicationproblemJSON401() *ErrorModel {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r RemoveReactionResponse) GetApplicationproblemJSON403() *ErrorModel {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r RemoveReactionResponse) GetApplicationproblemJSON404() *ErrorModel {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r RemoveReactionResponse) GetApplicationproblemJSON422() *ErrorModel {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r RemoveReactionResponse) GetApplicationproblemJSON429() *ErrorModel {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r RemoveReactionResponse) GetApplicationproblemJSON500() *ErrorModel {
+	return r.ApplicationproblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r RemoveReactionResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r RemoveReactionResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r RemoveReactionResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r RemoveReactionResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type AddReactionResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Reaction
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *ErrorModel
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *ErrorModel
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *ErrorModel
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *ErrorModel
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *ErrorModel
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *ErrorModel
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r AddReactionResponse) GetJSON200() *Reaction {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r AddReactionResponse) GetApplicationproblemJSON401() *ErrorModel {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r AddReactionResponse) GetApplicationproblemJSON403() *ErrorModel {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r AddReactionResponse) GetApplicationproblemJSON404() *ErrorModel {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r AddReactionResponse) GetApplicationproblemJSON422() *ErrorModel {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r AddReactionResponse) GetApplicationproblemJSON429() *ErrorModel {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r AddReactionResponse) GetApplicationproblemJSON500() *ErrorModel {
+	return r.ApplicationproblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r AddReactionResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r AddReactionResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r AddReactionResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r AddReactionResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type MarkReadResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *ReadState
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *ErrorModel
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *ErrorModel
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *ErrorModel
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *ErrorModel
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *ErrorModel
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *ErrorModel
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *ErrorModel
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r MarkReadResponse) GetJSON200() *ReadState {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r MarkReadResponse) GetApplicationproblemJSON400() *ErrorModel {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r MarkReadResponse) GetApplicationproblemJSON401() *ErrorModel {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r MarkReadResponse) GetApplicationproblemJSON403() *ErrorModel {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r MarkReadResponse) GetApplicationproblemJSON404() *ErrorModel {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r MarkReadResponse) GetApplicationproblemJSON413() *ErrorModel {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r MarkReadResponse) GetApplicationproblemJSON422() *ErrorModel {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r MarkReadResponse) GetApplicationproblemJSON500() *ErrorModel {
+	return r.ApplicationproblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r MarkReadResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r MarkReadResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r MarkReadResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r MarkReadResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 type GetUserByNameResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -3924,6 +5293,21 @@ func (c *ClientWithResponses) GetMeWithResponse(ctx context.Context, reqEditors 
 		return nil, err
 	}
 	return ParseGetMeResponse(rsp)
+}
+
+// GetUnreadWithResponse Count your unread messages
+//
+// The total for an app badge, and the read state of each of your rooms with unread messages.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/me/unread (the `GetUnread` operationId).
+func (c *ClientWithResponses) GetUnreadWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetUnreadResponse, error) {
+	rsp, err := c.GetUnread(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetUnreadResponse(rsp)
 }
 
 // ListRoomsWithResponse List rooms
@@ -4144,6 +5528,124 @@ func (c *ClientWithResponses) PostMessageWithResponse(ctx context.Context, roomI
 		return nil, err
 	}
 	return ParsePostMessageResponse(rsp)
+}
+
+// DeleteMessageWithResponse Delete a message (author or owner)
+//
+// The author, or the room owner. The message stays in history as a tombstone (deleted_at set, body empty, no reactions); its text is erased from the database and from every replay (the message event and its message.edited events are rewritten). Records a message.deleted event. A message already deleted is 404. Counts against the write limit.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /v1/rooms/{room_id}/messages/{message_id} (the `DeleteMessage` operationId).
+func (c *ClientWithResponses) DeleteMessageWithResponse(ctx context.Context, roomId string, messageId string, reqEditors ...RequestEditorFn) (*DeleteMessageResponse, error) {
+	rsp, err := c.DeleteMessage(ctx, roomId, messageId, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDeleteMessageResponse(rsp)
+}
+
+// GetMessageWithResponse Get a message
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/rooms/{room_id}/messages/{message_id} (the `GetMessage` operationId).
+func (c *ClientWithResponses) GetMessageWithResponse(ctx context.Context, roomId string, messageId string, reqEditors ...RequestEditorFn) (*GetMessageResponse, error) {
+	rsp, err := c.GetMessage(ctx, roomId, messageId, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetMessageResponse(rsp)
+}
+
+// EditMessageWithBodyWithResponse Edit a message (author only)
+//
+// The author only (others get 403). Records a message.edited event carrying the message after the edit; an edit that changes nothing answers 200 and records nothing. A deleted message is 404. Counts against the write limit.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PATCH /v1/rooms/{room_id}/messages/{message_id} (the `EditMessage` operationId).
+func (c *ClientWithResponses) EditMessageWithBodyWithResponse(ctx context.Context, roomId string, messageId string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*EditMessageResponse, error) {
+	rsp, err := c.EditMessageWithBody(ctx, roomId, messageId, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseEditMessageResponse(rsp)
+}
+
+// EditMessageWithResponse Edit a message (author only)
+//
+// The author only (others get 403). Records a message.edited event carrying the message after the edit; an edit that changes nothing answers 200 and records nothing. A deleted message is 404. Counts against the write limit.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PATCH /v1/rooms/{room_id}/messages/{message_id} (the `EditMessage` operationId).
+func (c *ClientWithResponses) EditMessageWithResponse(ctx context.Context, roomId string, messageId string, body EditMessageJSONRequestBody, reqEditors ...RequestEditorFn) (*EditMessageResponse, error) {
+	rsp, err := c.EditMessage(ctx, roomId, messageId, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseEditMessageResponse(rsp)
+}
+
+// RemoveReactionWithResponse Take a reaction back
+//
+// Members. Records a reaction.removed event if the caller had reacted with this key; otherwise answers 204 and records nothing. A deleted message is 404. Counts against the write limit.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /v1/rooms/{room_id}/messages/{message_id}/reactions/{key} (the `RemoveReaction` operationId).
+func (c *ClientWithResponses) RemoveReactionWithResponse(ctx context.Context, roomId string, messageId string, key string, reqEditors ...RequestEditorFn) (*RemoveReactionResponse, error) {
+	rsp, err := c.RemoveReaction(ctx, roomId, messageId, key, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRemoveReactionResponse(rsp)
+}
+
+// AddReactionWithResponse React to a message
+//
+// Members. Idempotent: the first PUT records a reaction.added event, a repeat answers the same and records nothing. Answers the key's count. A deleted message is 404. Counts against the write limit.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PUT /v1/rooms/{room_id}/messages/{message_id}/reactions/{key} (the `AddReaction` operationId).
+func (c *ClientWithResponses) AddReactionWithResponse(ctx context.Context, roomId string, messageId string, key string, reqEditors ...RequestEditorFn) (*AddReactionResponse, error) {
+	rsp, err := c.AddReaction(ctx, roomId, messageId, key, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseAddReactionResponse(rsp)
+}
+
+// MarkReadWithBodyWithResponse Move your read marker
+//
+// Members. The marker only moves forward: a seq below it answers 200 with the state unchanged; a seq beyond the room's last_seq is 422. unread_count counts the messages after the marker that are neither yours nor deleted. Posting moves your marker to your new message by itself.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PUT /v1/rooms/{room_id}/read (the `MarkRead` operationId).
+func (c *ClientWithResponses) MarkReadWithBodyWithResponse(ctx context.Context, roomId string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*MarkReadResponse, error) {
+	rsp, err := c.MarkReadWithBody(ctx, roomId, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseMarkReadResponse(rsp)
+}
+
+// MarkReadWithResponse Move your read marker
+//
+// Members. The marker only moves forward: a seq below it answers 200 with the state unchanged; a seq beyond the room's last_seq is 422. unread_count counts the messages after the marker that are neither yours nor deleted. Posting moves your marker to your new message by itself.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PUT /v1/rooms/{room_id}/read (the `MarkRead` operationId).
+func (c *ClientWithResponses) MarkReadWithResponse(ctx context.Context, roomId string, body MarkReadJSONRequestBody, reqEditors ...RequestEditorFn) (*MarkReadResponse, error) {
+	rsp, err := c.MarkRead(ctx, roomId, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseMarkReadResponse(rsp)
 }
 
 // GetUserByNameWithResponse Find a user by username
@@ -4410,6 +5912,46 @@ func ParseGetMeResponse(rsp *http.Response) (*GetMeResponse, error) {
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
 		var dest User
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseGetUnreadResponse parses an HTTP response from a GetUnreadWithResponse call
+func ParseGetUnreadResponse(rsp *http.Response) (*GetUnreadResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetUnreadResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Unread
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -5229,6 +6771,420 @@ func ParsePostMessageResponse(rsp *http.Response) (*PostMessageResponse, error) 
 			return nil, err
 		}
 		response.ApplicationproblemJSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseDeleteMessageResponse parses an HTTP response from a DeleteMessageWithResponse call
+func ParseDeleteMessageResponse(rsp *http.Response) (*DeleteMessageResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &DeleteMessageResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 204:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseGetMessageResponse parses an HTTP response from a GetMessageWithResponse call
+func ParseGetMessageResponse(rsp *http.Response) (*GetMessageResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetMessageResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Message
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseEditMessageResponse parses an HTTP response from a EditMessageWithResponse call
+func ParseEditMessageResponse(rsp *http.Response) (*EditMessageResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &EditMessageResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Message
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseRemoveReactionResponse parses an HTTP response from a RemoveReactionWithResponse call
+func ParseRemoveReactionResponse(rsp *http.Response) (*RemoveReactionResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &RemoveReactionResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 204:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseAddReactionResponse parses an HTTP response from a AddReactionWithResponse call
+func ParseAddReactionResponse(rsp *http.Response) (*AddReactionResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &AddReactionResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Reaction
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseMarkReadResponse parses an HTTP response from a MarkReadWithResponse call
+func ParseMarkReadResponse(rsp *http.Response) (*MarkReadResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &MarkReadResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest ReadState
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
 		var dest ErrorModel

@@ -15,6 +15,11 @@ const (
 	EventMemberLeft   EventType = "member.left"
 	EventRoomUpdated  EventType = "room.updated"
 	EventRoomDeleted  EventType = "room.deleted"
+	// Conversations (v1.1): changes to posted messages.
+	EventMessageEdited   EventType = "message.edited"
+	EventMessageDeleted  EventType = "message.deleted"
+	EventReactionAdded   EventType = "reaction.added"
+	EventReactionRemoved EventType = "reaction.removed"
 )
 
 // Event is one entry of a room's event log. Data is the event's JSON as
@@ -74,6 +79,40 @@ type RoomDeleted struct {
 	RoomID string `json:"room_id" format:"uuid" example:"0b9a3c1e-5d2f-4a8b-9c7d-1e2f3a4b5c6d"`
 	Seq    int64  `json:"seq" example:"10"`
 }
+
+// MessageEdited is the data of a message.edited event: the message after
+// the edit (reactions without the per-viewer me).
+type MessageEdited struct {
+	RoomID  string  `json:"room_id" format:"uuid" example:"0b9a3c1e-5d2f-4a8b-9c7d-1e2f3a4b5c6d"`
+	Seq     int64   `json:"seq" example:"44" doc:"The seq of this event."`
+	Message Message `json:"message"`
+}
+
+// MessageDeleted is the data of a message.deleted event. By the time it is
+// sent, the message's text is erased from every event that carried it.
+type MessageDeleted struct {
+	RoomID     string `json:"room_id" format:"uuid" example:"0b9a3c1e-5d2f-4a8b-9c7d-1e2f3a4b5c6d"`
+	Seq        int64  `json:"seq" example:"45" doc:"The seq of this event."`
+	MessageID  string `json:"message_id" format:"uuid" example:"3c6ffe44-5deb-4fa9-acae-8f368fd14d20"`
+	MessageSeq int64  `json:"message_seq" example:"43" doc:"The seq of the deleted message."`
+}
+
+// ReactionChange is what reaction.added and reaction.removed events carry.
+type ReactionChange struct {
+	RoomID     string `json:"room_id" format:"uuid" example:"0b9a3c1e-5d2f-4a8b-9c7d-1e2f3a4b5c6d"`
+	Seq        int64  `json:"seq" example:"46" doc:"The seq of this event."`
+	MessageID  string `json:"message_id" format:"uuid" example:"3c6ffe44-5deb-4fa9-acae-8f368fd14d20"`
+	MessageSeq int64  `json:"message_seq" example:"43" doc:"The seq of the message reacted to."`
+	Key        string `json:"key" example:"👍"`
+	UserID     string `json:"user_id" format:"uuid" example:"6f1c2d3e-4b5a-4c7d-8e9f-0a1b2c3d4e5f"`
+	Count      int64  `json:"count" example:"3" doc:"How many members reacted with this key after the change."`
+}
+
+// ReactionAdded is the data of a reaction.added event.
+type ReactionAdded ReactionChange
+
+// ReactionRemoved is the data of a reaction.removed event.
+type ReactionRemoved ReactionChange
 
 // Ready is the data of the stream's ready event, sent once live.
 type Ready struct {

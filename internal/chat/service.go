@@ -90,6 +90,8 @@ type RoomFilter struct {
 type MessagePost struct {
 	Body     string
 	ClientID string
+	// ReplyTo, when set, is the id of a message of the same room.
+	ReplyTo string
 }
 
 // MessageFilter pages through history: the latest Limit messages, or with
@@ -118,6 +120,26 @@ type RoomService interface {
 	// when client_id repeated with the same body).
 	PostMessage(ctx context.Context, userID, roomID string, in MessagePost) (Message, bool, error)
 	FindMessages(ctx context.Context, userID, roomID string, f MessageFilter) (msgs []Message, hasMore bool, err error)
+	// FindMessage returns a message's current state as userID sees it.
+	FindMessage(ctx context.Context, userID, roomID, messageID string) (Message, error)
+	// EditMessage replaces the body of the caller's own message and records
+	// message.edited; an edit that changes nothing records nothing.
+	EditMessage(ctx context.Context, userID, roomID, messageID, body string) (Message, error)
+	// DeleteMessage erases a message's text (the author's or, for the room
+	// owner, anyone's) and records message.deleted.
+	DeleteMessage(ctx context.Context, userID, roomID, messageID string) error
+	// AddReaction reacts to a message with key and records reaction.added,
+	// once: reacting again changes nothing. It returns the key's count.
+	AddReaction(ctx context.Context, userID, roomID, messageID, key string) (Reaction, error)
+	// RemoveReaction takes the caller's reaction back and records
+	// reaction.removed if there was one.
+	RemoveReaction(ctx context.Context, userID, roomID, messageID, key string) error
+	// MarkRead moves the caller's read marker forward to seq (a lower seq
+	// leaves it where it is) and returns the room's read state.
+	MarkRead(ctx context.Context, userID, roomID string, seq int64) (ReadState, error)
+	// FindUnread returns the caller's total unread count and the read state
+	// of every room of theirs with unread messages.
+	FindUnread(ctx context.Context, userID string) (total int64, rooms []ReadState, err error)
 	// CheckStream authorizes userID to stream roomID and returns its last seq.
 	CheckStream(ctx context.Context, userID, roomID string) (lastSeq int64, err error)
 }

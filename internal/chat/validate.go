@@ -15,6 +15,7 @@ const (
 	TopicMax                       = 512
 	BodyMin, BodyMax               = 1, 4000
 	ClientIDMax                    = 64
+	ReactionKeyMin, ReactionKeyMax = 1, 32
 	LimitMin, LimitMax, LimitDef   = 1, 100, 50
 )
 
@@ -49,6 +50,27 @@ func CheckText(field, s string, min, max int) error {
 	}
 	if min > 0 && strings.TrimFunc(s, unicode.IsSpace) == "" {
 		return Invalid(field, "must not be only white space")
+	}
+	return nil
+}
+
+// CheckReactionKey checks a reaction key: an emoji or a short code of 1-32
+// code points, none of them white space or a control character (by
+// Unicode's tables), and not "." or "..", which a URL path cannot carry.
+func CheckReactionKey(field, key string) error {
+	if !utf8.ValidString(key) {
+		return Invalid(field, "must be valid UTF-8")
+	}
+	if n := utf8.RuneCountInString(key); n < ReactionKeyMin || n > ReactionKeyMax {
+		return Invalid(field, "a reaction key must be %d to %d characters", ReactionKeyMin, ReactionKeyMax)
+	}
+	for _, r := range key {
+		if unicode.Is(unicode.White_Space, r) || unicode.IsControl(r) {
+			return Invalid(field, "a reaction key must not contain white space or control characters")
+		}
+	}
+	if key == "." || key == ".." {
+		return Invalid(field, `a reaction key must not be "." or ".."`)
 	}
 	return nil
 }

@@ -13,7 +13,8 @@ import (
 // PostMessageRequest is the body of postMessage.
 type PostMessageRequest struct {
 	Body     string `json:"body" minLength:"1" maxLength:"4000" example:"Hello, room!" doc:"1-4000 Unicode code points, not only white space, no NUL; stored exactly as posted."`
-	ClientID string `json:"client_id,omitempty" required:"false" maxLength:"64" example:"m-2f6c1a" doc:"Idempotency key, unique per room and author: repeating it with the same body returns the original message (200); with a different body, 409."`
+	ClientID string `json:"client_id,omitempty" required:"false" maxLength:"64" example:"m-2f6c1a" doc:"Idempotency key, unique per room and author: repeating it with the same body as first posted returns the message's current state (200: edited body, or tombstone); with a different body, 409."`
+	ReplyTo  string `json:"reply_to,omitempty" required:"false" maxLength:"64" format:"uuid" example:"9d0c4b7a-1e2f-4a3b-8c5d-6e7f8a9b0c1d" doc:"The id of a message of the same room this one replies to; any other id is 422."`
 }
 
 // MessagePage is a page of history, ascending by seq.

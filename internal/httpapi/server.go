@@ -66,6 +66,7 @@ func New(opts Options) *Server {
 	s.registerAccounts()
 	s.registerRooms()
 	s.registerMessages()
+	s.registerConversations()
 	s.registerStream()
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /readyz", s.readyz)

@@ -63,6 +63,10 @@ var streamEvents = []struct {
 	{"member.left", chat.MemberLeft{}, "A user left or was removed; a removed user's own stream ends after it."},
 	{"room.updated", chat.RoomUpdated{}, "The room's name or topic changed."},
 	{"room.deleted", chat.RoomDeleted{}, "The room was deleted; the stream ends."},
+	{"message.edited", chat.MessageEdited{}, "A message was edited; data holds it after the edit."},
+	{"message.deleted", chat.MessageDeleted{}, "A message was deleted; its text is erased from history and from every replay."},
+	{"reaction.added", chat.ReactionAdded{}, "A member reacted to a message; count is the key's count after it."},
+	{"reaction.removed", chat.ReactionRemoved{}, "A member took a reaction back; count is the key's count after it."},
 	{"ready", chat.Ready{}, "Sent once, without id, when the replay is done and the stream is live."},
 	{"reauth", chat.Reauth{}, `Sent when the access token expires ({"reason":"token_expired"}); the stream ends. Reconnect with a fresh token and Last-Event-ID.`},
 }

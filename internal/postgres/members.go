@@ -12,29 +12,32 @@ import (
 
 func findMember(ctx context.Context, tx pgx.Tx, roomID, userID string) (chat.Member, error) {
 	var m chat.Member
-	u, err := scanUser(tx.QueryRow(ctx, `SELECT `+userCols+`, m.role, m.joined_at FROM room_members m
-		JOIN users u ON u.id = m.user_id WHERE m.room_id = $1 AND m.user_id = $2`, roomID, userID), &m.Role, &m.JoinedAt)
+	u, err := scanUser(tx.QueryRow(ctx, `SELECT `+userCols+`, m.role, m.joined_at, m.last_read_seq FROM room_members m
+		JOIN users u ON u.id = m.user_id WHERE m.room_id = $1 AND m.user_id = $2`, roomID, userID), &m.Role, &m.JoinedAt, &m.LastReadSeq)
 	m.User, m.JoinedAt = u, m.JoinedAt.UTC()
 	return m, err
 }
 
 // addMember inserts userID as a member of the locked room and records
-// member.joined. The user must exist.
+// member.joined. The user must exist. The new member's read marker starts
+// at their own member.joined: the room's history before it is not unread.
 func addMember(ctx context.Context, tx pgx.Tx, room *chat.Room, userID string) (chat.Member, error) {
 	u, err := scanUser(tx.QueryRow(ctx, `SELECT `+userCols+` FROM users u WHERE u.id = $1`, userID))
 	if err != nil {
 		return chat.Member{}, userError(err)
 	}
 	at := now()
-	if _, err := tx.Exec(ctx, `INSERT INTO room_members (room_id, user_id, role, joined_at) VALUES ($1, $2, 'member', $3)`,
-		room.ID, userID, at); err != nil {
+	joinedSeq := room.LastSeq + 1
+	if _, err := tx.Exec(ctx, `INSERT INTO room_members (room_id, user_id, role, joined_at, last_read_seq, last_read_ordinal)
+		VALUES ($1, $2, 'member', $3, $4, (SELECT message_count FROM rooms WHERE id = $1))`,
+		room.ID, userID, at, joinedSeq); err != nil {
 		return chat.Member{}, dbError(err, "insert member")
 	}
 	room.MemberCount++
-	_, err = appendEvent(ctx, tx, room, chat.EventMemberJoined, userID, "", at, func(seq int64) any {
+	_, err = appendEvent(ctx, tx, room, chat.EventMemberJoined, eventKeys{subjectID: userID}, at, func(seq int64) any {
 		return chat.MemberJoined{RoomID: room.ID, Seq: seq, User: u, CreatedAt: at}
 	})
-	return chat.Member{User: u, Role: chat.RoleMember, JoinedAt: at}, err
+	return chat.Member{User: u, Role: chat.RoleMember, JoinedAt: at, LastReadSeq: joinedSeq}, err
 }
 
 // removeMember deletes userID's membership of the locked room and records
@@ -45,7 +48,7 @@ func removeMember(ctx context.Context, tx pgx.Tx, room *chat.Room, userID string
 	}
 	room.MemberCount--
 	at := now()
-	_, err := appendEvent(ctx, tx, room, chat.EventMemberLeft, userID, "", at, func(seq int64) any {
+	_, err := appendEvent(ctx, tx, room, chat.EventMemberLeft, eventKeys{subjectID: userID}, at, func(seq int64) any {
 		return chat.MemberLeft{RoomID: room.ID, Seq: seq, UserID: userID, Reason: reason, CreatedAt: at}
 	})
 	return err
@@ -86,7 +89,7 @@ func (db *DB) FindMembers(ctx context.Context, userID, roomID string) ([]chat.Me
 	if err != nil {
 		return nil, err
 	}
-	rows, err := db.pool.Query(ctx, `SELECT `+userCols+`, m.role, m.joined_at FROM room_members m
+	rows, err := db.pool.Query(ctx, `SELECT `+userCols+`, m.role, m.joined_at, m.last_read_seq FROM room_members m
 		JOIN users u ON u.id = m.user_id WHERE m.room_id = $1 ORDER BY m.joined_at, u.username`, room.ID)
 	if err != nil {
 		return nil, dbError(err, "list members")
@@ -94,7 +97,7 @@ func (db *DB) FindMembers(ctx context.Context, userID, roomID string) ([]chat.Me
 	members, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (chat.Member, error) {
 		var m chat.Member
 		var joined time.Time
-		u, err := scanUser(row, &m.Role, &joined)
+		u, err := scanUser(row, &m.Role, &joined, &m.LastReadSeq)
 		m.User, m.JoinedAt = u, joined.UTC()
 		return m, err
 	})

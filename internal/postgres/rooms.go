@@ -106,38 +106,48 @@ func (db *DB) change(ctx context.Context, userID, roomID string, need chat.Need,
 
 // appendSQL records an event: it stores the room's new counters, inserts
 // the event and announces it with pg_notify, all in one statement, so the
-// announcement goes out exactly when the event commits.
+// announcement goes out exactly when the event commits. Its arguments come
+// from nextEvent.
 const appendSQL = `WITH r AS (
 		UPDATE rooms SET last_seq = $2, member_count = $8 WHERE id = $1
 	), e AS (
-		INSERT INTO room_events (room_id, seq, type, data, subject_id, client_id, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7)
+		INSERT INTO room_events (room_id, seq, type, data, subject_id, client_id, created_at, message_id)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $10)
 	)
 	SELECT pg_notify('` + NotifyChannel + `', $9)`
+
+// eventKeys are an event's indexed columns besides its room and seq: the
+// user it is about (a member event's member, the author of a message, who
+// changed one), a post's client_id, and the message it concerns.
+type eventKeys struct {
+	subjectID, clientID, messageID string
+}
 
 // nextEvent takes the room's next seq, room.LastSeq+1 (the caller holds the
 // room lock), encodes the event whose data builds from that seq, and returns
 // it with the arguments of appendSQL.
-func nextEvent(room *chat.Room, typ chat.EventType, subjectID, clientID string, at time.Time, data func(seq int64) any) (chat.Event, []any, error) {
+func nextEvent(room *chat.Room, typ chat.EventType, keys eventKeys, at time.Time, data func(seq int64) any) (chat.Event, []any, error) {
 	room.LastSeq++
 	b, err := json.Marshal(data(room.LastSeq))
 	if err != nil {
 		return chat.Event{}, nil, fmt.Errorf("encode %s event: %w", typ, err)
 	}
-	ev := chat.Event{RoomID: room.ID, Seq: room.LastSeq, Type: typ, SubjectID: subjectID, Data: b}
-	var subject, client *string
-	if subjectID != "" {
-		subject = &subjectID
+	ev := chat.Event{RoomID: room.ID, Seq: room.LastSeq, Type: typ, SubjectID: keys.subjectID, Data: b}
+	return ev, []any{room.ID, room.LastSeq, string(typ), string(b), nullable(keys.subjectID), nullable(keys.clientID), at,
+		room.MemberCount, EncodeNotification(ev), nullable(keys.messageID)}, nil
+}
+
+// nullable is s, or NULL when it is empty.
+func nullable(s string) *string {
+	if s == "" {
+		return nil
 	}
-	if clientID != "" {
-		client = &clientID
-	}
-	return ev, []any{room.ID, room.LastSeq, string(typ), string(b), subject, client, at, room.MemberCount, EncodeNotification(ev)}, nil
+	return &s
 }
 
 // appendEvent records the room's next event in tx (see nextEvent).
-func appendEvent(ctx context.Context, tx pgx.Tx, room *chat.Room, typ chat.EventType, subjectID, clientID string, at time.Time, data func(seq int64) any) (chat.Event, error) {
-	ev, args, err := nextEvent(room, typ, subjectID, clientID, at, data)
+func appendEvent(ctx context.Context, tx pgx.Tx, room *chat.Room, typ chat.EventType, keys eventKeys, at time.Time, data func(seq int64) any) (chat.Event, error) {
+	ev, args, err := nextEvent(room, typ, keys, at, data)
 	if err != nil {
 		return chat.Event{}, err
 	}
@@ -168,15 +178,18 @@ func (db *DB) CreateRoom(ctx context.Context, userID string, in chat.RoomCreate)
 			room.ID, room.Name, room.Topic, string(room.Visibility), userID, at); err != nil {
 			return dbError(err, "insert room")
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO room_members (room_id, user_id, role, joined_at) VALUES ($1, $2, 'owner', $3)`,
+		// The owner's marker starts at their member.joined, seq 1.
+		if _, err := tx.Exec(ctx, `INSERT INTO room_members (room_id, user_id, role, joined_at, last_read_seq) VALUES ($1, $2, 'owner', $3, 1)`,
 			room.ID, userID, at); err != nil {
 			return dbError(err, "insert owner")
 		}
-		_, err = appendEvent(ctx, tx, &room, chat.EventMemberJoined, userID, "", at, func(seq int64) any {
+		_, err = appendEvent(ctx, tx, &room, chat.EventMemberJoined, eventKeys{subjectID: userID}, at, func(seq int64) any {
 			return chat.MemberJoined{RoomID: room.ID, Seq: seq, User: owner, CreatedAt: at}
 		})
 		return err
 	})
+	var read, unread int64 = 1, 0
+	room.LastReadSeq, room.UnreadCount = &read, &unread
 	return room, err
 }
 
@@ -192,9 +205,32 @@ func checkRoomFields(name, topic *string) error {
 	return nil
 }
 
-// FindRoom returns a room the caller may see.
+// FindRoom returns a room the caller may see, with the caller's read state
+// when they are a member.
 func (db *DB) FindRoom(ctx context.Context, userID, roomID string) (chat.Room, error) {
-	return db.readRoom(ctx, userID, roomID, chat.NeedVisible)
+	if !validID(roomID) {
+		return chat.Room{}, roomNotFound()
+	}
+	var role chat.Role
+	room, err := scanViewedRoom(db.pool.QueryRow(ctx, `SELECT `+roomCols+`, `+viewerCols+`, COALESCE(m.role, '') FROM rooms r
+		LEFT JOIN room_members m ON m.room_id = r.id AND m.user_id = $2
+		WHERE r.id = $1 AND r.deleted_at IS NULL`, roomID, userID), &role)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return chat.Room{}, roomNotFound()
+	}
+	if err != nil {
+		return chat.Room{}, dbError(err, "load room")
+	}
+	return room, chat.Authorize(room.Visibility, role, chat.NeedVisible)
+}
+
+// scanViewedRoom scans roomCols followed by viewerCols (NULL for a
+// non-member) and extra.
+func scanViewedRoom(row pgx.Row, extra ...any) (chat.Room, error) {
+	var lastRead, unread *int64
+	r, err := scanRoom(row, append([]any{&lastRead, &unread}, extra...)...)
+	r.LastReadSeq, r.UnreadCount = lastRead, unread
+	return r, err
 }
 
 // FindRooms lists rooms newest first. The cursor is opaque: the creation
@@ -208,14 +244,14 @@ func (db *DB) FindRooms(ctx context.Context, userID string, f chat.RoomFilter) (
 	args := []any{at, id, f.Limit + 1, userID}
 	switch f.Scope {
 	case chat.ScopeJoined, "":
-		sql = `SELECT ` + roomCols + ` FROM rooms r JOIN room_members m ON m.room_id = r.id AND m.user_id = $4
+		sql = `SELECT ` + roomCols + `, ` + viewerCols + ` FROM rooms r JOIN room_members m ON m.room_id = r.id AND m.user_id = $4
 			WHERE r.deleted_at IS NULL AND (r.created_at, r.id) < ($1, $2)
 			ORDER BY r.created_at DESC, r.id DESC LIMIT $3`
 	case chat.ScopePublic:
-		sql = `SELECT ` + roomCols + ` FROM rooms r
+		// Rooms the caller has joined carry their read state.
+		sql = `SELECT ` + roomCols + `, ` + viewerCols + ` FROM rooms r LEFT JOIN room_members m ON m.room_id = r.id AND m.user_id = $4
 			WHERE r.visibility = 'public' AND r.deleted_at IS NULL AND (r.created_at, r.id) < ($1, $2)
 			ORDER BY r.created_at DESC, r.id DESC LIMIT $3`
-		args = args[:3]
 	default:
 		return nil, "", chat.Invalid("query.scope", `scope must be "joined" or "public"`)
 	}
@@ -223,7 +259,7 @@ func (db *DB) FindRooms(ctx context.Context, userID string, f chat.RoomFilter) (
 	if err != nil {
 		return nil, "", dbError(err, "list rooms")
 	}
-	rooms, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (chat.Room, error) { return scanRoom(row) })
+	rooms, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (chat.Room, error) { return scanViewedRoom(row) })
 	if err != nil {
 		return nil, "", dbError(err, "list rooms")
 	}
@@ -267,7 +303,7 @@ func (db *DB) UpdateRoom(ctx context.Context, userID, roomID string, in chat.Roo
 		if (in.Name == nil || *in.Name == room.Name) && (in.Topic == nil || *in.Topic == room.Topic) {
 			// Nothing changes: answer with the room and record no event.
 			out = *room
-			return nil
+			return viewRoom(ctx, tx, &out, userID)
 		}
 		if in.Name != nil {
 			room.Name = *in.Name
@@ -278,15 +314,30 @@ func (db *DB) UpdateRoom(ctx context.Context, userID, roomID string, in chat.Roo
 		if _, err := tx.Exec(ctx, `UPDATE rooms SET name = $2, topic = $3 WHERE id = $1`, room.ID, room.Name, room.Topic); err != nil {
 			return dbError(err, "update room")
 		}
-		_, err := appendEvent(ctx, tx, room, chat.EventRoomUpdated, "", "", now(), func(seq int64) any {
+		_, err := appendEvent(ctx, tx, room, chat.EventRoomUpdated, eventKeys{}, now(), func(seq int64) any {
 			r := *room
 			r.LastSeq = seq
 			return chat.RoomUpdated{Room: r, Seq: seq}
 		})
+		if err != nil {
+			return err
+		}
 		out = *room
-		return err
+		return viewRoom(ctx, tx, &out, userID)
 	})
 	return out, err
+}
+
+// viewRoom adds the member userID's read state to room.
+func viewRoom(ctx context.Context, q querier, room *chat.Room, userID string) error {
+	var read, unread int64
+	err := q.QueryRow(ctx, `SELECT `+viewerCols+` FROM rooms r JOIN room_members m ON m.room_id = r.id AND m.user_id = $2
+		WHERE r.id = $1`, room.ID, userID).Scan(&read, &unread)
+	if err != nil {
+		return dbError(err, "read marker")
+	}
+	room.LastReadSeq, room.UnreadCount = &read, &unread
+	return nil
 }
 
 // DeleteRoom soft-deletes a room, keeping its log, and records room.deleted.
@@ -295,7 +346,7 @@ func (db *DB) DeleteRoom(ctx context.Context, userID, roomID string) error {
 		if _, err := tx.Exec(ctx, `UPDATE rooms SET deleted_at = now() WHERE id = $1`, room.ID); err != nil {
 			return dbError(err, "delete room")
 		}
-		_, err := appendEvent(ctx, tx, room, chat.EventRoomDeleted, "", "", now(), func(seq int64) any {
+		_, err := appendEvent(ctx, tx, room, chat.EventRoomDeleted, eventKeys{}, now(), func(seq int64) any {
 			return chat.RoomDeleted{RoomID: room.ID, Seq: seq}
 		})
 		return err

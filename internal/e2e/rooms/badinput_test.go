@@ -2,6 +2,7 @@ package rooms
 
 import (
 	"net/http"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -151,7 +152,7 @@ func TestBadInput(t *testing.T) {
 			if after := e.MustCounts(t); after != before {
 				t.Fatalf("counts %+v -> %+v, want no change", before, after)
 			}
-			if after := MustGetRoom(t, owner, room.ID); after != roomBefore {
+			if after := MustGetRoom(t, owner, room.ID); !reflect.DeepEqual(after, roomBefore) {
 				t.Fatalf("room %+v -> %+v, want no change", roomBefore, after)
 			}
 			if after := MustHistory(t, owner, room.ID, nil); len(after.Messages) != len(histBefore.Messages) {

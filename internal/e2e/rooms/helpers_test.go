@@ -355,3 +355,11 @@ func (cl call) Start(tb testing.TB) <-chan *e2e.Response {
 	}()
 	return out
 }
+
+func ptr[T any](v T) *T { return &v }
+
+// shared is a room without the caller's read state, as every viewer sees it.
+func shared(r chat.Room) chat.Room {
+	r.LastReadSeq, r.UnreadCount = nil, nil
+	return r
+}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -56,8 +57,9 @@ func TestMessages(t *testing.T) {
 				resp := poster.Do(t, http.MethodPost, "/v1/rooms/"+room.ID+"/messages", tc.body)
 				m := MustDecode[chat.Message](t, resp, http.StatusCreated)
 				want := chat.Message{ID: m.ID, RoomID: room.ID, Seq: before.LastSeq + 1, Body: tc.body["body"], ClientID: tc.body["client_id"], CreatedAt: m.CreatedAt,
-					Author: chat.Author{ID: poster.Session.User.ID, Username: poster.Session.User.Username, DisplayName: poster.Session.User.DisplayName}}
-				if m != want || m.ID == "" || m.CreatedAt.IsZero() {
+					Author:    chat.Author{ID: poster.Session.User.ID, Username: poster.Session.User.Username, DisplayName: poster.Session.User.DisplayName},
+					Reactions: []chat.Reaction{}}
+				if !reflect.DeepEqual(m, want) || m.ID == "" || m.CreatedAt.IsZero() {
 					t.Fatalf("posted %+v, want %+v", m, want)
 				}
 				if _, ok := tc.body["client_id"]; (!ok || tc.body["client_id"] == "") && strings.Contains(string(resp.Body), "client_id") {
@@ -71,7 +73,7 @@ func TestMessages(t *testing.T) {
 					t.Fatalf("last event %+v, want the message", ev)
 				}
 				got := MustHistory(t, owner, room.ID, q("after", fmt.Sprint(before.LastSeq)))
-				if len(got.Messages) != 1 || got.Messages[0] != m || got.HasMore {
+				if len(got.Messages) != 1 || !reflect.DeepEqual(got.Messages[0], m) || got.HasMore {
 					t.Fatalf("history %+v, want just %+v", got, m)
 				}
 			})
@@ -115,7 +117,7 @@ func TestMessages(t *testing.T) {
 				if tc.sameAsK1 {
 					var m chat.Message
 					resp.JSON(t, &m)
-					if m != first {
+					if !reflect.DeepEqual(m, first) {
 						t.Fatalf("repeat answered %+v, want the original %+v", m, first)
 					}
 				}
@@ -170,7 +172,7 @@ func TestMessages(t *testing.T) {
 			t.Fatalf("history holds %d messages (has_more %v), want %d", len(hist.Messages), hist.HasMore, n)
 		}
 		for i, m := range hist.Messages {
-			if m != bySeq[room.LastSeq+int64(i)+1] {
+			if !reflect.DeepEqual(m, bySeq[room.LastSeq+int64(i)+1]) {
 				t.Fatalf("history %d: %+v, want %+v", i, m, bySeq[room.LastSeq+int64(i)+1])
 			}
 		}
@@ -199,7 +201,7 @@ func TestMessages(t *testing.T) {
 			if i == 0 {
 				m = got
 			}
-			if got != m || got.ID == "" {
+			if !reflect.DeepEqual(got, m) || got.ID == "" {
 				t.Fatalf("post %d answered %d %s, post 0 %+v", i, resp.Status, resp.Body, m)
 			}
 		}
@@ -216,7 +218,7 @@ func TestMessages(t *testing.T) {
 			t.Fatalf("counts %+v -> %+v, want one message more", before, after)
 		}
 		hist := MustHistory(t, owner, room.ID, q("after", "0"))
-		if len(hist.Messages) != 1 || hist.Messages[0] != m {
+		if len(hist.Messages) != 1 || !reflect.DeepEqual(hist.Messages[0], m) {
 			t.Fatalf("history %+v, want only %+v", hist.Messages, m)
 		}
 
@@ -451,7 +453,7 @@ func mustSameMessages(tb testing.TB, got, want []chat.Message) {
 		tb.Fatalf("%d messages, want %d", len(got), len(want))
 	}
 	for i := range got {
-		if got[i] != want[i] {
+		if !reflect.DeepEqual(got[i], want[i]) {
 			tb.Fatalf("message %d: %+v, want %+v", i, got[i], want[i])
 		}
 	}
