@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"net/http"
+	"strings"
 
 	"github.com/danielgtaylor/huma/v2"
 
@@ -129,5 +130,22 @@ func (s *Server) registerConversations() {
 			rooms = []chat.ReadState{}
 		}
 		return &struct{ Body Unread }{Unread{UnreadCount: total, Rooms: rooms}}, nil
+	})
+}
+
+// refuseDotKeys answers 422 for a reaction key of "." or "..": the router
+// cleans such a path segment away and would redirect the request to
+// another URL instead of reaching the operation, so it is refused first.
+// r.URL.Path is decoded, so %2E and %2E%2E are caught as well.
+func refuseDotKeys(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seg := strings.Split(r.URL.Path, "/")
+		// "", "v1", "rooms", room, "messages", message, "reactions", key
+		if len(seg) == 8 && seg[1] == "v1" && seg[2] == "rooms" && seg[4] == "messages" && seg[6] == "reactions" &&
+			(seg[7] == "." || seg[7] == "..") {
+			writeProblem(w, http.StatusUnprocessableEntity, `a reaction key must not be "." or ".."`)
+			return
+		}
+		next.ServeHTTP(w, r)
 	})
 }

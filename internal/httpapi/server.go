@@ -72,7 +72,7 @@ func New(opts Options) *Server {
 	mux.HandleFunc("GET /readyz", s.readyz)
 	mux.HandleFunc("GET /metrics", s.metrics)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { notFoundOrNotAllowed(mux, w, r) })
-	s.handler = s.accessLog(s.recoverer(cors(opts.CORSOrigins, checkBody(mux))))
+	s.handler = s.accessLog(s.recoverer(cors(opts.CORSOrigins, checkBody(refuseDotKeys(mux)))))
 	return s
 }
 
