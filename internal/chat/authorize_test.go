@@ -41,6 +41,16 @@ func TestAuthorize(t *testing.T) {
 		{chat.Private, chat.RoleOwner, chat.NeedVisible, ok},
 		{chat.Private, chat.RoleOwner, chat.NeedMember, ok},
 		{chat.Private, chat.RoleOwner, chat.NeedOwner, ok},
+		// Message needs: the room part asks for a member (the author
+		// part is AuthorizeAuthor's, below).
+		{chat.Public, nonMember, chat.NeedAuthor, chat.EForbidden},
+		{chat.Public, nonMember, chat.NeedAuthorOrOwner, chat.EForbidden},
+		{chat.Public, chat.RoleMember, chat.NeedAuthor, ok},
+		{chat.Public, chat.RoleMember, chat.NeedAuthorOrOwner, ok},
+		{chat.Public, chat.RoleOwner, chat.NeedAuthor, ok},
+		{chat.Private, nonMember, chat.NeedAuthor, chat.ENotFound},
+		{chat.Private, nonMember, chat.NeedAuthorOrOwner, chat.ENotFound},
+		{chat.Private, chat.RoleMember, chat.NeedAuthorOrOwner, ok},
 	} {
 		role := string(tc.role)
 		if role == "" {
@@ -59,6 +69,32 @@ func TestAuthorize(t *testing.T) {
 			}
 		})
 	}
+
+	t.Run("Author", func(t *testing.T) {
+		for _, tc := range []struct {
+			role   chat.Role
+			need   chat.Need
+			author bool
+			want   chat.Code
+		}{
+			{chat.RoleMember, chat.NeedAuthor, true, ok},
+			{chat.RoleMember, chat.NeedAuthor, false, chat.EForbidden},
+			{chat.RoleOwner, chat.NeedAuthor, true, ok},
+			{chat.RoleOwner, chat.NeedAuthor, false, chat.EForbidden}, // the owner may delete, not edit
+			{chat.RoleMember, chat.NeedAuthorOrOwner, true, ok},
+			{chat.RoleMember, chat.NeedAuthorOrOwner, false, chat.EForbidden},
+			{chat.RoleOwner, chat.NeedAuthorOrOwner, false, ok},
+			{chat.RoleOwner, chat.NeedAuthorOrOwner, true, ok},
+			{chat.RoleMember, chat.NeedMember, false, ok}, // reacting: any member
+		} {
+			t.Run(fmt.Sprintf("%s/%s/author=%v", tc.role, needName(tc.need), tc.author), func(t *testing.T) {
+				err := chat.AuthorizeAuthor(tc.role, tc.need, tc.author)
+				if got := chat.ErrorCode(err); (err == nil) != (tc.want == ok) || err != nil && got != tc.want {
+					t.Fatalf("AuthorizeAuthor = %v, want code %q", err, tc.want)
+				}
+			})
+		}
+	})
 
 	// An outsider learns the same about a private room whatever they ask:
 	// one bare not-found error, as for a room that does not exist (the
@@ -88,6 +124,10 @@ func needName(n chat.Need) string {
 		return "member"
 	case chat.NeedOwner:
 		return "owner"
+	case chat.NeedAuthor:
+		return "author"
+	case chat.NeedAuthorOrOwner:
+		return "author-or-owner"
 	}
 	return fmt.Sprintf("need%d", n)
 }

@@ -20,10 +20,13 @@ const (
 var callerNames = [nCallers]string{"Anonymous", "NonMember", "Member", "Owner"}
 
 // matrixRoom is a room set up for one cell of the matrix: owned by owner,
-// with member and target as members, and newcomer not in it.
+// with member and target as members, and newcomer not in it; MemberMsg is
+// a message by member (reacted to by member with 👍), TargetMsg one by
+// target.
 type matrixRoom struct {
-	ID                 string
-	TargetID, Newcomer string
+	ID                   string
+	TargetID, Newcomer   string
+	MemberMsg, TargetMsg string
 }
 
 // TestAuthorizationMatrix: anonymous, non-member, member and owner against
@@ -45,7 +48,10 @@ func TestAuthorizationMatrix(t *testing.T) {
 		room := callers[owner].MustCreateRoom(t, "matrix", vis)
 		MustAddMember(t, callers[owner], room.ID, callers[member].Session.User.ID)
 		MustAddMember(t, callers[owner], room.ID, target.Session.User.ID)
-		return matrixRoom{ID: room.ID, TargetID: target.Session.User.ID, Newcomer: newcomer.Session.User.ID}
+		memberMsg := callers[member].MustPost(t, room.ID, "by member")
+		MustReact(t, callers[member], room.ID, memberMsg.ID, "👍")
+		return matrixRoom{ID: room.ID, TargetID: target.Session.User.ID, Newcomer: newcomer.Session.User.ID,
+			MemberMsg: memberMsg.ID, TargetMsg: target.MustPost(t, room.ID, "by target").ID}
 	}
 	shared := map[chat.Visibility]matrixRoom{chat.Public: mustRoom(t, chat.Public), chat.Private: mustRoom(t, chat.Private)}
 
@@ -139,6 +145,71 @@ func TestAuthorizationMatrix(t *testing.T) {
 			name: "ListMessages",
 			do: func(t *testing.T, c *e2e.Client, r matrixRoom) *e2e.Response {
 				return c.Do(t, http.MethodGet, "/v1/rooms/"+r.ID+"/messages", nil)
+			},
+			public:  [nCallers]int{unauth, forbidden, ok, ok},
+			private: [nCallers]int{unauth, notFound, ok, ok},
+		},
+		{
+			name: "GetMessage",
+			do: func(t *testing.T, c *e2e.Client, r matrixRoom) *e2e.Response {
+				return c.Do(t, http.MethodGet, messagePath(r.ID, r.TargetMsg), nil)
+			},
+			public:  [nCallers]int{unauth, forbidden, ok, ok},
+			private: [nCallers]int{unauth, notFound, ok, ok},
+		},
+		{
+			// Member wrote the message: only they may edit it.
+			name: "EditOwnMessage", changes: true,
+			do: func(t *testing.T, c *e2e.Client, r matrixRoom) *e2e.Response {
+				return c.Do(t, http.MethodPatch, messagePath(r.ID, r.MemberMsg), map[string]string{"body": "edited"})
+			},
+			public:  [nCallers]int{unauth, forbidden, ok, forbidden},
+			private: [nCallers]int{unauth, notFound, ok, forbidden},
+		},
+		{
+			name: "EditOthersMessage", changes: true,
+			do: func(t *testing.T, c *e2e.Client, r matrixRoom) *e2e.Response {
+				return c.Do(t, http.MethodPatch, messagePath(r.ID, r.TargetMsg), map[string]string{"body": "edited"})
+			},
+			public:  [nCallers]int{unauth, forbidden, forbidden, forbidden},
+			private: [nCallers]int{unauth, notFound, forbidden, forbidden},
+		},
+		{
+			name: "DeleteOwnMessage", changes: true,
+			do: func(t *testing.T, c *e2e.Client, r matrixRoom) *e2e.Response {
+				return c.Do(t, http.MethodDelete, messagePath(r.ID, r.MemberMsg), nil)
+			},
+			public:  [nCallers]int{unauth, forbidden, noContent, noContent},
+			private: [nCallers]int{unauth, notFound, noContent, noContent},
+		},
+		{
+			name: "DeleteOthersMessage", changes: true,
+			do: func(t *testing.T, c *e2e.Client, r matrixRoom) *e2e.Response {
+				return c.Do(t, http.MethodDelete, messagePath(r.ID, r.TargetMsg), nil)
+			},
+			public:  [nCallers]int{unauth, forbidden, forbidden, noContent},
+			private: [nCallers]int{unauth, notFound, forbidden, noContent},
+		},
+		{
+			name: "AddReaction", changes: true,
+			do: func(t *testing.T, c *e2e.Client, r matrixRoom) *e2e.Response {
+				return c.Do(t, http.MethodPut, reactionPath(r.ID, r.TargetMsg, "🎉"), nil)
+			},
+			public:  [nCallers]int{unauth, forbidden, ok, ok},
+			private: [nCallers]int{unauth, notFound, ok, ok},
+		},
+		{
+			name: "RemoveReaction", changes: true,
+			do: func(t *testing.T, c *e2e.Client, r matrixRoom) *e2e.Response {
+				return c.Do(t, http.MethodDelete, reactionPath(r.ID, r.MemberMsg, "👍"), nil)
+			},
+			public:  [nCallers]int{unauth, forbidden, noContent, noContent},
+			private: [nCallers]int{unauth, notFound, noContent, noContent},
+		},
+		{
+			name: "MarkRead", changes: true,
+			do: func(t *testing.T, c *e2e.Client, r matrixRoom) *e2e.Response {
+				return c.Do(t, http.MethodPut, "/v1/rooms/"+r.ID+"/read", map[string]int64{"seq": 2})
 			},
 			public:  [nCallers]int{unauth, forbidden, ok, ok},
 			private: [nCallers]int{unauth, notFound, ok, ok},

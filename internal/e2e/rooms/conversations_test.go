@@ -349,3 +349,82 @@ func mustFindInDatabase(tb testing.TB, e *env, s string) int {
 	}
 	return found
 }
+
+// TestConversationRaces: changes to one message queued behind the room's
+// lock in a known order. An edit racing a delete loses to it whichever
+// comes first: after both, the edit's text is nowhere and the message is
+// a tombstone.
+func TestConversationRaces(t *testing.T) {
+	e := MustEnv(t)
+	owner := e.MustUser(t, "owner")
+	alice := e.MustUser(t, "alice")
+	edit := func(roomID, msgID, body string) call {
+		return call{alice, http.MethodPatch, messagePath(roomID, msgID), map[string]string{"body": body}}
+	}
+	del := func(c *e2e.Client, roomID, msgID string) call {
+		return call{c, http.MethodDelete, messagePath(roomID, msgID), nil}
+	}
+	react := func(c *e2e.Client, roomID, msgID string) call {
+		return call{c, http.MethodPut, reactionPath(roomID, msgID, "👍"), nil}
+	}
+	for _, tc := range []struct {
+		name  string
+		calls func(roomID, msgID, text string) []call
+		want  []int
+		// events is how many events the calls record.
+		events int64
+	}{
+		{"EditThenDelete", func(r, m, text string) []call { return []call{edit(r, m, text), del(alice, r, m)} },
+			[]int{http.StatusOK, http.StatusNoContent}, 2},
+		{"DeleteThenEdit", func(r, m, text string) []call { return []call{del(alice, r, m), edit(r, m, text)} },
+			[]int{http.StatusNoContent, http.StatusNotFound}, 1},
+		{"EditThenOwnerDeletes", func(r, m, text string) []call { return []call{edit(r, m, text), del(owner, r, m)} },
+			[]int{http.StatusOK, http.StatusNoContent}, 2},
+		{"OwnerDeletesThenEdit", func(r, m, text string) []call { return []call{del(owner, r, m), edit(r, m, text)} },
+			[]int{http.StatusNoContent, http.StatusNotFound}, 1},
+		{"DeleteTwice", func(r, m, _ string) []call { return []call{del(alice, r, m), del(owner, r, m)} },
+			[]int{http.StatusNoContent, http.StatusNotFound}, 1},
+		{"DeleteThenReact", func(r, m, _ string) []call { return []call{del(alice, r, m), react(owner, r, m)} },
+			[]int{http.StatusNoContent, http.StatusNotFound}, 1},
+		{"ReactTwice", func(r, m, _ string) []call { return []call{react(owner, r, m), react(owner, r, m)} },
+			[]int{http.StatusOK, http.StatusOK}, 1},
+		{"EditTwiceSame", func(r, m, text string) []call { return []call{edit(r, m, text), edit(r, m, text)} },
+			[]int{http.StatusOK, http.StatusOK}, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			room := owner.MustCreateRoom(t, tc.name, chat.Public)
+			alice.MustJoin(t, room.ID)
+			msg := alice.MustPost(t, room.ID, "racing original "+tc.name)
+			text := "racing edit " + tc.name
+			before := MustGetRoom(t, owner, room.ID)
+			release := e.MustLockRoom(t, room.ID)
+			var answers []<-chan *e2e.Response
+			for i, cl := range tc.calls(room.ID, msg.ID, text) {
+				answers = append(answers, cl.Start(t))
+				e.MustAwaitLockWaiters(t, i+1)
+			}
+			release()
+			for i, ch := range answers {
+				resp := <-ch
+				if resp == nil {
+					t.FailNow()
+				}
+				if resp.Status != tc.want[i] {
+					t.Fatalf("call %d: status %d, want %d: %s", i, resp.Status, tc.want[i], resp.Body)
+				}
+			}
+			evs := e.MustEvents(t, room.ID)
+			if got := int64(len(evs)) - before.LastSeq; got != tc.events {
+				t.Fatalf("the calls recorded %d events, want %d", got, tc.events)
+			}
+			now := MustMessage(t, owner, room.ID, msg.ID)
+			if now.Deleted() {
+				for _, s := range []string{text, msg.Body} {
+					if n := mustFindInDatabase(t, e, s); n != 0 {
+						t.Fatalf("%q survives the delete in %d values", s, n)
+					}
+				}
+			}
+		})
+	}
+}

@@ -50,10 +50,13 @@ func (e *env) Anonymous() *e2e.Client { return &e2e.Client{Base: e.r.URL} }
 // nothing.
 type counts struct {
 	Rooms, LiveRooms, Members, Events, Messages, LastSeqSum int64
+	// Conversations: reactions, messages edited or deleted, and the sum of
+	// every read marker.
+	Reactions, Changed, MarkerSum int64
 }
 
-// MustCounts reads the row counts of the room tables and the sum of every
-// room's last_seq.
+// MustCounts reads the row counts of the room tables, the sum of every
+// room's last_seq, and what conversations change.
 func (e *env) MustCounts(tb testing.TB) counts {
 	tb.Helper()
 	var n counts
@@ -63,8 +66,11 @@ func (e *env) MustCounts(tb testing.TB) counts {
 		(SELECT count(*) FROM room_members),
 		(SELECT count(*) FROM room_events),
 		(SELECT count(*) FROM room_events WHERE type = 'message'),
-		(SELECT COALESCE(sum(last_seq), 0)::bigint FROM rooms)`).
-		Scan(&n.Rooms, &n.LiveRooms, &n.Members, &n.Events, &n.Messages, &n.LastSeqSum)
+		(SELECT COALESCE(sum(last_seq), 0)::bigint FROM rooms),
+		(SELECT count(*) FROM reactions),
+		(SELECT count(*) FROM messages WHERE edited_at IS NOT NULL OR deleted_at IS NOT NULL),
+		(SELECT COALESCE(sum(last_read_seq), 0)::bigint FROM room_members)`).
+		Scan(&n.Rooms, &n.LiveRooms, &n.Members, &n.Events, &n.Messages, &n.LastSeqSum, &n.Reactions, &n.Changed, &n.MarkerSum)
 	if err != nil {
 		tb.Fatalf("read counts: %v", err)
 	}
