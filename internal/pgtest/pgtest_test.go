@@ -52,7 +52,7 @@ func TestNewDB(t *testing.T) {
 		t.Parallel()
 		conn := MustConnect(t, NewDB(t))
 		got := fmt.Sprint(tables(t, conn))
-		want := "[goose_db_version refresh_tokens room_events room_members rooms users]"
+		want := "[goose_db_version messages reactions refresh_tokens room_events room_members rooms users]"
 		if got != want {
 			t.Errorf("tables %s, want %s", got, want)
 		}
@@ -144,8 +144,8 @@ func TestCreateTemplateConcurrent(t *testing.T) {
 		t.Error("build database left behind")
 	}
 	conn := MustConnect(t, srv.newDB(t, name))
-	if got := len(tables(t, conn)); got != 6 {
-		t.Errorf("clone has %d tables, want 6", got)
+	if got := len(tables(t, conn)); got != 8 {
+		t.Errorf("clone has %d tables, want 8", got)
 	}
 }
 

@@ -3,13 +3,18 @@ package postgres_test
 import (
 	"bytes"
 	"fmt"
+	"io/fs"
 	"log/slog"
+	"path"
 	"regexp"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/parley-chat/parley/db"
 	"github.com/parley-chat/parley/internal/pgtest"
 	"github.com/parley-chat/parley/internal/postgres"
 )
@@ -30,7 +35,40 @@ func MustPool(tb testing.TB, url string) *pgxpool.Pool {
 	return pool
 }
 
-var parleyTables = []string{"users", "refresh_tokens", "rooms", "room_members", "room_events"}
+var parleyTables = []string{"users", "refresh_tokens", "rooms", "room_members", "room_events", "messages", "reactions"}
+
+// latestMigration is the file name of the newest migration, its version
+// and the tables its Up section creates, read from the embedded files.
+func latestMigration(tb testing.TB) (name string, version int, creates []string) {
+	tb.Helper()
+	files, err := fs.Glob(db.Migrations, "migrations/*.sql")
+	if err != nil || len(files) == 0 {
+		tb.Fatalf("list migrations: %v %v", files, err)
+	}
+	slices.Sort(files)
+	body, err := fs.ReadFile(db.Migrations, files[len(files)-1])
+	if err != nil {
+		tb.Fatal(err)
+	}
+	name = path.Base(files[len(files)-1])
+	if _, err := fmt.Sscanf(name, "%d_", &version); err != nil {
+		tb.Fatalf("migration %s: %v", name, err)
+	}
+	up, _, _ := strings.Cut(string(body), "-- +goose Down")
+	for _, m := range regexp.MustCompile(`(?m)^CREATE TABLE (\w+)`).FindAllStringSubmatch(up, -1) {
+		creates = append(creates, m[1])
+	}
+	return name, version, creates
+}
+
+func migrationCount(tb testing.TB) int {
+	tb.Helper()
+	files, err := fs.Glob(db.Migrations, "migrations/*.sql")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return len(files)
+}
 
 // existingTables returns which of parleyTables exist.
 func existingTables(tb testing.TB, pool *pgxpool.Pool) []string {
@@ -86,17 +124,25 @@ func TestMigrate(t *testing.T) {
 		}
 	}
 
+	// Down undoes the newest migration only.
+	latest, version, created := latestMigration(t)
 	if err := postgres.MigrateDown(ctx, pool, logger); err != nil {
 		t.Fatalf("migrate down: %v", err)
 	}
-	if got, want := fmt.Sprint(existingTables(t, pool)), "[users refresh_tokens]"; got != want {
+	var left []string
+	for _, name := range parleyTables {
+		if !slices.Contains(created, name) {
+			left = append(left, name)
+		}
+	}
+	if got, want := fmt.Sprint(existingTables(t, pool)), fmt.Sprint(left); got != want {
 		t.Fatalf("after down: tables %s, want %s", got, want)
 	}
 	status.Reset()
 	if err := postgres.MigrationStatus(ctx, pool, &status); err != nil {
 		t.Fatalf("status: %v", err)
 	}
-	if !regexp.MustCompile(`(?m)^2\s+pending\s+-\s+00002_rooms\.sql$`).MatchString(status.String()) {
+	if !regexp.MustCompile(fmt.Sprintf(`(?m)^%d\s+pending\s+-\s+%s$`, version, regexp.QuoteMeta(latest))).MatchString(status.String()) {
 		t.Errorf("status after down:\n%s", status.String())
 	}
 
@@ -150,7 +196,7 @@ func TestMigrateConcurrent(t *testing.T) {
 	if err != nil {
 		t.Fatalf("read versions: %v", err)
 	}
-	if applied != 2 || distinct != 2 {
-		t.Errorf("goose_db_version holds %d rows for %d versions, want 2 for 2", applied, distinct)
+	if n := migrationCount(t); applied != n || distinct != n {
+		t.Errorf("goose_db_version holds %d rows for %d versions, want %d for %d", applied, distinct, n, n)
 	}
 }
