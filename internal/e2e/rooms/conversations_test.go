@@ -397,22 +397,7 @@ func TestConversationRaces(t *testing.T) {
 			msg := alice.MustPost(t, room.ID, "racing original "+tc.name)
 			text := "racing edit " + tc.name
 			before := MustGetRoom(t, owner, room.ID)
-			release := e.MustLockRoom(t, room.ID)
-			var answers []<-chan *e2e.Response
-			for i, cl := range tc.calls(room.ID, msg.ID, text) {
-				answers = append(answers, cl.Start(t))
-				e.MustAwaitLockWaiters(t, i+1)
-			}
-			release()
-			for i, ch := range answers {
-				resp := <-ch
-				if resp == nil {
-					t.FailNow()
-				}
-				if resp.Status != tc.want[i] {
-					t.Fatalf("call %d: status %d, want %d: %s", i, resp.Status, tc.want[i], resp.Body)
-				}
-			}
+			e.MustRunQueued(t, room.ID, tc.calls(room.ID, msg.ID, text), tc.want)
 			evs := e.MustEvents(t, room.ID)
 			if got := int64(len(evs)) - before.LastSeq; got != tc.events {
 				t.Fatalf("the calls recorded %d events, want %d", got, tc.events)

@@ -369,3 +369,26 @@ func shared(r chat.Room) chat.Room {
 	r.LastReadSeq, r.UnreadCount = nil, nil
 	return r
 }
+
+// MustRunQueued holds the room's lock, queues calls behind it one after
+// the other (each waits for the lock before the next is sent, so they get
+// it in this order), releases it and checks each answer's status.
+func (e *env) MustRunQueued(tb testing.TB, roomID string, calls []call, want []int) {
+	tb.Helper()
+	release := e.MustLockRoom(tb, roomID)
+	var answers []<-chan *e2e.Response
+	for i, cl := range calls {
+		answers = append(answers, cl.Start(tb))
+		e.MustAwaitLockWaiters(tb, i+1)
+	}
+	release()
+	for i, ch := range answers {
+		resp := <-ch
+		if resp == nil {
+			tb.FailNow()
+		}
+		if resp.Status != want[i] {
+			tb.Fatalf("call %d: status %d, want %d: %s", i, resp.Status, want[i], resp.Body)
+		}
+	}
+}

@@ -79,24 +79,7 @@ func TestRaces(t *testing.T) {
 				MustAddMember(t, owner, room.ID, memberID)
 			}
 			before := MustGetRoom(t, owner, room.ID)
-			release := e.MustLockRoom(t, room.ID)
-			var answers []<-chan *e2e.Response
-			for i, cl := range tc.calls(room.ID) {
-				answers = append(answers, cl.Start(t))
-				// Each call waits for the lock before the next is sent, so
-				// they get it in this order.
-				e.MustAwaitLockWaiters(t, i+1)
-			}
-			release()
-			for i, ch := range answers {
-				resp := <-ch
-				if resp == nil {
-					t.FailNow()
-				}
-				if resp.Status != tc.want[i] {
-					t.Fatalf("call %d: status %d, want %d: %s", i, resp.Status, tc.want[i], resp.Body)
-				}
-			}
+			e.MustRunQueued(t, room.ID, tc.calls(room.ID), tc.want)
 			evs := e.MustEvents(t, room.ID)
 			if got := int64(len(evs)) - before.LastSeq; got != tc.events {
 				t.Fatalf("the calls recorded %d events, want %d: %+v", got, tc.events, evs[before.LastSeq:])
