@@ -45,10 +45,12 @@ func healthcheck(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return fmt.Errorf("build request: %w", err)
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.TLSClientConfig = &tls.Config{InsecureSkipVerify: *insecure} //nolint:gosec // opt-in, for a self-check
+	tr.TLSClientConfig = &tls.Config{InsecureSkipVerify: *insecure}
 	tr.ForceAttemptHTTP2 = true
 	defer tr.CloseIdleConnections()
-	resp, err := (&http.Client{Transport: tr}).Do(req)
+	// A redirect is not a 200: report it rather than follow it.
+	hc := &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := hc.Do(req)
 	if err != nil {
 		return fmt.Errorf("GET %s: %w", u.Redacted(), err)
 	}
@@ -60,8 +62,3 @@ func healthcheck(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	fmt.Fprintf(stdout, "%s: %s\n", u.Redacted(), resp.Status)
 	return nil
 }
-
-// usageError is a mistake in the command line: exit status 2.
-type usageError string
-
-func (e usageError) Error() string { return string(e) }

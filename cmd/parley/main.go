@@ -72,3 +72,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	return 0
 }
+
+// usageError is a mistake in the command line: exit status 2.
+type usageError string
+
+func (e usageError) Error() string { return string(e) }

@@ -48,7 +48,7 @@ func buildVersion() string {
 // printVersion runs "parley version".
 func printVersion(args []string, stdout io.Writer) error {
 	if len(args) > 0 {
-		return fmt.Errorf("takes no arguments")
+		return usageError("takes no arguments")
 	}
 	_, err := fmt.Fprintln(stdout, buildVersion())
 	return err

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -40,8 +41,8 @@ func TestVersion(t *testing.T) {
 		}
 	})
 	t.Run("ErrArgument", func(t *testing.T) {
-		if r := MustRun(t, "", env(), "version", "now"); r.Code != 1 {
-			t.Fatalf("exit %d, want 1: %s", r.Code, r.Stderr)
+		if r := MustRun(t, "", env(), "version", "now"); r.Code != 2 || !strings.Contains(r.Stderr, "no arguments") {
+			t.Fatalf("exit %d, want 2: %s", r.Code, r.Stderr)
 		}
 	})
 }
@@ -88,6 +89,8 @@ func TestHealthcheck(t *testing.T) {
 	cl := e2e.NewCluster(t)
 	r := cl.MustStart(t)
 	hanging := MustHangingServer(t)
+	redirect := httptest.NewServer(http.RedirectHandler(r.URL+"/readyz", http.StatusFound))
+	t.Cleanup(redirect.Close)
 	for _, tt := range []struct {
 		name       string
 		args       []string
@@ -97,6 +100,7 @@ func TestHealthcheck(t *testing.T) {
 		{"Readyz", []string{r.URL + "/readyz"}, 0, ""},
 		{"Healthz", []string{"-timeout", "5s", r.URL + "/healthz"}, 0, ""},
 		{"ErrNotFound", []string{r.URL + "/nope"}, 1, "404"},
+		{"ErrRedirect", []string{redirect.URL}, 1, "302"},
 		{"ErrRefused", []string{"http://" + e2e.FreeAddr(t) + "/readyz"}, 1, "refused"},
 		{"ErrTimeout", []string{"-timeout", "300ms", "http://" + hanging + "/readyz"}, 1, "deadline exceeded"},
 		{"ErrNoURL", nil, 2, "one URL"},
