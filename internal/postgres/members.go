@@ -34,9 +34,12 @@ func addMember(ctx context.Context, tx pgx.Tx, room *chat.Room, userID string) (
 		return chat.Member{}, dbError(err, "insert member")
 	}
 	room.MemberCount++
-	_, err = appendEvent(ctx, tx, room, chat.EventMemberJoined, eventKeys{subjectID: userID}, at, func(seq int64) any {
+	ev, err := appendEvent(ctx, tx, room, chat.EventMemberJoined, eventKeys{subjectID: userID}, at, func(seq int64) any {
 		return chat.MemberJoined{RoomID: room.ID, Seq: seq, User: u, CreatedAt: at}
 	})
+	if err == nil {
+		err = openPeriod(ctx, tx, userID, room.ID, ev.Seq)
+	}
 	return chat.Member{User: u, Role: chat.RoleMember, JoinedAt: at, LastReadSeq: joinedSeq}, err
 }
 
@@ -48,10 +51,26 @@ func removeMember(ctx context.Context, tx pgx.Tx, room *chat.Room, userID string
 	}
 	room.MemberCount--
 	at := now()
-	_, err := appendEvent(ctx, tx, room, chat.EventMemberLeft, eventKeys{subjectID: userID}, at, func(seq int64) any {
+	ev, err := appendEvent(ctx, tx, room, chat.EventMemberLeft, eventKeys{subjectID: userID}, at, func(seq int64) any {
 		return chat.MemberLeft{RoomID: room.ID, Seq: seq, UserID: userID, Reason: reason, CreatedAt: at}
 	})
-	return err
+	if err != nil {
+		return err
+	}
+	return closePeriod(ctx, tx, userID, room.ID, ev.Seq)
+}
+
+// openPeriod records that userID's membership of the room began with the
+// member.joined at seq; closePeriod that it ended with the member.left at
+// seq. The user stream replays along these periods.
+func openPeriod(ctx context.Context, tx pgx.Tx, userID, roomID string, seq int64) error {
+	_, err := tx.Exec(ctx, `INSERT INTO room_member_periods (user_id, room_id, joined_seq) VALUES ($1, $2, $3)`, userID, roomID, seq)
+	return dbError(err, "open membership period")
+}
+
+func closePeriod(ctx context.Context, tx pgx.Tx, userID, roomID string, seq int64) error {
+	_, err := tx.Exec(ctx, `UPDATE room_member_periods SET left_seq = $3 WHERE user_id = $1 AND room_id = $2 AND left_seq IS NULL`, userID, roomID, seq)
+	return dbError(err, "close membership period")
 }
 
 // JoinRoom makes the caller a member of a public room; joining again

@@ -88,14 +88,16 @@ func bodyHash(body string) []byte {
 // appendMessageSQL records a post in one statement: it takes the message's
 // seq and its ordinal among the room's messages (bumping the room's message
 // count), stores the message event and the message's current state, moves
-// the poster's read marker to it (silently), and announces the event. Its
-// first ten arguments are appendSQL's; then body, body hash and reply_to.
+// the poster's read marker to it (silently), and announces the event; the
+// event's hx is set as appendSQL sets it. Its first ten arguments are
+// appendSQL's; then body, body hash and reply_to.
 const appendMessageSQL = `WITH r AS (
-		UPDATE rooms SET last_seq = $2, member_count = $8, message_count = message_count + 1 WHERE id = $1
-		RETURNING message_count
+		UPDATE rooms SET last_seq = $2, member_count = $8, message_count = message_count + 1,
+			last_hx = greatest(last_hx, pg_current_xact_id())
+		WHERE id = $1 RETURNING message_count, last_hx
 	), e AS (
-		INSERT INTO room_events (room_id, seq, type, data, subject_id, client_id, created_at, message_id)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $10)
+		INSERT INTO room_events (room_id, seq, type, data, subject_id, client_id, created_at, message_id, hx)
+		SELECT $1::uuid, $2::bigint, $3::text, $4::text, $5::uuid, $6::text, $7::timestamptz, $10::uuid, r.last_hx FROM r
 	), m AS (
 		INSERT INTO messages (id, room_id, seq, ordinal, author_id, body, body_hash, client_id, reply_to, created_at)
 		SELECT $10, $1, $2, r.message_count, $5, $11, $12, $6, $13, $7 FROM r

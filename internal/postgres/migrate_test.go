@@ -35,7 +35,7 @@ func MustPool(tb testing.TB, url string) *pgxpool.Pool {
 	return pool
 }
 
-var parleyTables = []string{"users", "refresh_tokens", "rooms", "room_members", "room_events", "messages", "reactions"}
+var parleyTables = []string{"users", "refresh_tokens", "rooms", "room_members", "room_events", "messages", "reactions", "room_member_periods"}
 
 // latestMigration is the file name of the newest migration, its version
 // and the tables its Up section creates, read from the embedded files.

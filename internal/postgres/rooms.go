@@ -108,11 +108,16 @@ func (db *DB) change(ctx context.Context, userID, roomID string, need chat.Need,
 // the event and announces it with pg_notify, all in one statement, so the
 // announcement goes out exactly when the event commits. Its arguments come
 // from nextEvent.
+//
+// It also gives the event its hx, the room's horizon mark (see the 00005
+// migration): the larger of this transaction's id and the room's previous
+// mark, so hx never decreases along the room's seq.
 const appendSQL = `WITH r AS (
-		UPDATE rooms SET last_seq = $2, member_count = $8 WHERE id = $1
+		UPDATE rooms SET last_seq = $2, member_count = $8, last_hx = greatest(last_hx, pg_current_xact_id())
+		WHERE id = $1::uuid RETURNING last_hx
 	), e AS (
-		INSERT INTO room_events (room_id, seq, type, data, subject_id, client_id, created_at, message_id)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $10)
+		INSERT INTO room_events (room_id, seq, type, data, subject_id, client_id, created_at, message_id, hx)
+		SELECT $1::uuid, $2::bigint, $3::text, $4::text, $5::uuid, $6::text, $7::timestamptz, $10::uuid, r.last_hx FROM r
 	)
 	SELECT pg_notify('` + NotifyChannel + `', $9)`
 
@@ -183,10 +188,13 @@ func (db *DB) CreateRoom(ctx context.Context, userID string, in chat.RoomCreate)
 			room.ID, userID, at); err != nil {
 			return dbError(err, "insert owner")
 		}
-		_, err = appendEvent(ctx, tx, &room, chat.EventMemberJoined, eventKeys{subjectID: userID}, at, func(seq int64) any {
+		ev, err := appendEvent(ctx, tx, &room, chat.EventMemberJoined, eventKeys{subjectID: userID}, at, func(seq int64) any {
 			return chat.MemberJoined{RoomID: room.ID, Seq: seq, User: owner, CreatedAt: at}
 		})
-		return err
+		if err != nil {
+			return err
+		}
+		return openPeriod(ctx, tx, userID, room.ID, ev.Seq)
 	})
 	var read, unread int64 = 1, 0
 	room.LastReadSeq, room.UnreadCount = &read, &unread
