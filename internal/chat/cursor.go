@@ -59,7 +59,9 @@ func NewCursorCodec(secret []byte, clusterID string) *CursorCodec {
 func CursorFixedLen(horizon uint64) int { return 1 + uvarintLen(horizon) + cursorMACLen }
 
 // CursorRoomLen is what listing one room adds to a cursor before base64.
-func CursorRoomLen(p RoomPosition) int { return uvarintLen(uint64(p.Ordinal)) + uvarintLen(uint64(p.Seq)) }
+func CursorRoomLen(p RoomPosition) int {
+	return uvarintLen(uint64(p.Ordinal)) + uvarintLen(uint64(p.Seq))
+}
 
 // CursorFits reports whether a cursor of raw bytes before base64 stays
 // within MaxCursorLen characters.
