@@ -154,9 +154,32 @@ type Subscription interface {
 	Close()
 }
 
+// UserSubscription is one user stream's view of the live events of many
+// rooms, through one queue.
+type UserSubscription interface {
+	// Events delivers the events of the subscribed rooms, each room's in
+	// seq order, and the user's own member.joined in rooms not subscribed.
+	Events() <-chan *Event
+	// Done and Err are as for Subscription.
+	Done() <-chan struct{}
+	Err() error
+	// Resync is signalled when announcements may have been lost (the
+	// listener reconnected): the stream re-reads its memberships.
+	Resync() <-chan struct{}
+	// AddRoom subscribes to roomID's events after seq after (the caller
+	// reads the log from there itself); RemoveRoom stops them.
+	AddRoom(roomID string, after int64) error
+	RemoveRoom(roomID string)
+	// AdvanceRoom is Subscription.Advance for one room.
+	AdvanceRoom(roomID string, seq int64)
+	Close()
+}
+
 // Subscriber hands out room subscriptions.
 type Subscriber interface {
 	// Subscribe registers for roomID's live events; after is the last seq
 	// the caller already has (or will read from the log itself).
 	Subscribe(roomID, userID string, after int64) (Subscription, error)
+	// SubscribeUser registers a user stream in no room yet.
+	SubscribeUser(userID string) (UserSubscription, error)
 }

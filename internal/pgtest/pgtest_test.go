@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -51,10 +52,12 @@ func TestNewDB(t *testing.T) {
 	t.Run("Migrated", func(t *testing.T) {
 		t.Parallel()
 		conn := MustConnect(t, NewDB(t))
-		got := fmt.Sprint(tables(t, conn))
-		want := "[goose_db_version messages reactions refresh_tokens room_events room_members rooms users]"
-		if got != want {
-			t.Errorf("tables %s, want %s", got, want)
+		got := tables(t, conn)
+		// The first migrations' tables; later ones add more.
+		for _, want := range []string{"goose_db_version", "refresh_tokens", "room_events", "room_members", "rooms", "users"} {
+			if !slices.Contains(got, want) {
+				t.Errorf("tables %s lack %s", got, want)
+			}
 		}
 	})
 	t.Run("Isolated", func(t *testing.T) {
@@ -144,8 +147,8 @@ func TestCreateTemplateConcurrent(t *testing.T) {
 		t.Error("build database left behind")
 	}
 	conn := MustConnect(t, srv.newDB(t, name))
-	if got := len(tables(t, conn)); got != 8 {
-		t.Errorf("clone has %d tables, want 8", got)
+	if got, want := fmt.Sprint(tables(t, conn)), fmt.Sprint(tables(t, MustConnect(t, NewDB(t)))); got != want {
+		t.Errorf("clone has tables %s, want those of a migrated database, %s", got, want)
 	}
 }
 

@@ -1,12 +1,15 @@
 // Package stream is the in-process hub of a replica: it keeps the live room
-// subscriptions, fans each announced event out to the room's subscribers
-// through bounded queues, fills gaps and catches up from the event log, and
-// ends subscriptions that fall behind or outlive the server.
+// subscriptions (a room stream's one room, a user stream's many), fans each
+// announced event out to the room's subscribers through bounded queues,
+// fills gaps and catches up from the event log, and ends subscriptions that
+// fall behind or outlive the server. It also keeps a user stream's
+// positions across rooms and their cursor (positions.go).
 package stream
 
 import (
 	"context"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -44,14 +47,20 @@ type Hub struct {
 	mu     sync.Mutex
 	rooms  map[string]*room
 	closed bool
+	// users holds the user streams by user: they hear the user's own
+	// member.joined in rooms they are not subscribed to yet.
+	users map[string]map[*subscription]struct{}
+	nsubs int
 	// pending holds rooms whose last log read failed: their subscribers
 	// wait for events the hub could not read yet.
 	pending map[string]struct{}
 }
 
 var (
-	_ chat.EventSink  = (*Hub)(nil)
-	_ chat.Subscriber = (*Hub)(nil)
+	_ chat.EventSink        = (*Hub)(nil)
+	_ chat.Subscriber       = (*Hub)(nil)
+	_ chat.Subscription     = (*subscription)(nil)
+	_ chat.UserSubscription = (*subscription)(nil)
 )
 
 type room struct {
@@ -60,7 +69,9 @@ type room struct {
 	// the subscribers' own log reads cover the past.
 	lastSeq int64
 	known   bool
-	subs    map[*subscription]struct{}
+	// subs maps each subscriber to its position in this room: it has every
+	// event up to there (from its own log reads), so those are not queued.
+	subs map[*subscription]int64
 }
 
 // NewHub returns a hub reading gaps and references from log.
@@ -68,25 +79,69 @@ func NewHub(log chat.EventLog, logger *slog.Logger, queueLen int) *Hub {
 	if queueLen <= 0 {
 		queueLen = DefaultQueueLen
 	}
-	return &Hub{log: log, logger: logger, queueLen: queueLen, rooms: make(map[string]*room), pending: make(map[string]struct{})}
+	return &Hub{log: log, logger: logger, queueLen: queueLen, rooms: make(map[string]*room),
+		pending: make(map[string]struct{}), users: make(map[string]map[*subscription]struct{})}
+}
+
+func (h *Hub) newSubscription(userID string) *subscription {
+	return &subscription{hub: h, userID: userID, ch: make(chan *chat.Event, h.queueLen), done: make(chan struct{})}
 }
 
 // Subscribe registers a subscriber of roomID positioned at after.
 func (h *Hub) Subscribe(roomID, userID string, after int64) (chat.Subscription, error) {
-	s := &subscription{hub: h, roomID: roomID, userID: userID, after: after,
-		ch: make(chan *chat.Event, h.queueLen), done: make(chan struct{})}
+	s := h.newSubscription(userID)
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
 		return nil, ErrShutdown
 	}
+	h.nsubs++
+	h.addRoomLocked(s, roomID, after)
+	return s, nil
+}
+
+// SubscribeUser registers a user stream's subscriber, in no room yet: it
+// hears the user's own member.joined in any room, and AddRoom subscribes it
+// to rooms. Its one queue serves all its rooms.
+func (h *Hub) SubscribeUser(userID string) (chat.UserSubscription, error) {
+	s := h.newSubscription(userID)
+	s.resync = make(chan struct{}, 1)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return nil, ErrShutdown
+	}
+	h.nsubs++
+	subs := h.users[userID]
+	if subs == nil {
+		subs = make(map[*subscription]struct{})
+		h.users[userID] = subs
+	}
+	subs[s] = struct{}{}
+	return s, nil
+}
+
+// addRoomLocked puts s into roomID's subscribers at position after.
+func (h *Hub) addRoomLocked(s *subscription, roomID string, after int64) {
 	r := h.rooms[roomID]
 	if r == nil {
-		r = &room{subs: make(map[*subscription]struct{})}
+		r = &room{subs: make(map[*subscription]int64)}
 		h.rooms[roomID] = r
 	}
-	r.subs[s] = struct{}{}
-	return s, nil
+	if _, ok := r.subs[s]; !ok {
+		s.rooms = append(s.rooms, roomID)
+	}
+	r.subs[s] = after
+}
+
+// removeRoomLocked takes s out of roomID's subscribers.
+func (h *Hub) removeRoomLocked(s *subscription, roomID string) {
+	if r := h.rooms[roomID]; r != nil {
+		delete(r.subs, s)
+		if len(r.subs) == 0 {
+			delete(h.rooms, roomID)
+		}
+	}
 }
 
 // Publish fans ev out to its room's subscribers, first reading from the log
@@ -95,6 +150,9 @@ func (h *Hub) Subscribe(roomID, userID string, after int64) (chat.Subscription, 
 func (h *Hub) Publish(ctx context.Context, ev chat.Event) {
 	h.mu.Lock()
 	r := h.rooms[ev.RoomID]
+	if ev.Type == chat.EventMemberJoined && ev.Data != nil {
+		h.routeJoinLocked(r, &ev)
+	}
 	if r == nil || (r.known && ev.Seq <= r.lastSeq) {
 		h.mu.Unlock()
 		return
@@ -114,8 +172,30 @@ func (h *Hub) Publish(ctx context.Context, ev chat.Event) {
 	h.catchUp(ctx, ev.RoomID, from, ev.Seq)
 }
 
+// routeJoinLocked queues a user's own member.joined for their user streams
+// not yet subscribed to the room (r, nil when nobody is), which then
+// subscribe and read the room from the log. A join that is missed here (it
+// came by reference, or while the listener was down) is found by the
+// stream's own re-reads of its memberships (see Resync).
+func (h *Hub) routeJoinLocked(r *room, ev *chat.Event) {
+	for s := range h.users[ev.SubjectID] {
+		if r != nil {
+			if _, in := r.subs[s]; in {
+				continue // it hears the room's events anyway
+			}
+		}
+		select {
+		case s.ch <- ev:
+		default:
+			h.removeLocked(s, ErrSlowConsumer)
+		}
+	}
+}
+
 // Resync catches every subscribed room up from the log: from the last seq
 // fanned out, or for a room with none yet, from its earliest subscriber.
+// User streams are told to re-read their memberships, since joins to rooms
+// they were not subscribed to may have been missed.
 func (h *Hub) Resync(ctx context.Context) {
 	type job struct {
 		roomID string
@@ -127,14 +207,22 @@ func (h *Hub) Resync(ctx context.Context) {
 		if !r.known {
 			// Nothing fanned out yet: start from the earliest subscriber.
 			r.lastSeq = -1
-			for s := range r.subs {
-				if r.lastSeq < 0 || s.after < r.lastSeq {
-					r.lastSeq = s.after
+			for _, after := range r.subs {
+				if r.lastSeq < 0 || after < r.lastSeq {
+					r.lastSeq = after
 				}
 			}
 			r.known = true
 		}
 		jobs = append(jobs, job{id, r.lastSeq})
+	}
+	for _, subs := range h.users {
+		for s := range subs {
+			select {
+			case s.resync <- struct{}{}:
+			default: // one is already pending
+			}
+		}
 	}
 	h.mu.Unlock()
 	for _, j := range jobs {
@@ -236,8 +324,8 @@ func (h *Hub) fanOut(roomID string, evs []*chat.Event) {
 			continue
 		}
 		r.lastSeq, r.known = ev.Seq, true
-		for s := range r.subs {
-			if ev.Seq <= s.after {
+		for s, after := range r.subs {
+			if ev.Seq <= after {
 				continue // it read this one from the log itself
 			}
 			select {
@@ -251,17 +339,22 @@ func (h *Hub) fanOut(roomID string, evs []*chat.Event) {
 
 // removeLocked ends s with err; h.mu is held.
 func (h *Hub) removeLocked(s *subscription, err error) {
-	r := h.rooms[s.roomID]
-	if r == nil {
+	if s.ended {
 		return
 	}
-	if _, ok := r.subs[s]; !ok {
-		return
+	s.ended = true
+	for _, id := range s.rooms {
+		h.removeRoomLocked(s, id)
 	}
-	delete(r.subs, s)
-	if len(r.subs) == 0 {
-		delete(h.rooms, s.roomID)
+	s.rooms = nil
+	if s.resync != nil {
+		subs := h.users[s.userID]
+		delete(subs, s)
+		if len(subs) == 0 {
+			delete(h.users, s.userID)
+		}
 	}
+	h.nsubs--
 	s.err = err
 	close(s.done)
 }
@@ -277,6 +370,11 @@ func (h *Hub) Close() {
 			h.removeLocked(s, ErrShutdown)
 		}
 	}
+	for _, subs := range h.users {
+		for s := range subs {
+			h.removeLocked(s, ErrShutdown)
+		}
+	}
 }
 
 // Stats is a snapshot of the hub's size.
@@ -288,20 +386,22 @@ type Stats struct {
 func (h *Hub) Stats() Stats {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	st := Stats{Rooms: len(h.rooms)}
-	for _, r := range h.rooms {
-		st.Subscribers += len(r.subs)
-	}
-	return st
+	return Stats{Rooms: len(h.rooms), Subscribers: h.nsubs}
 }
 
+// subscription is a room stream's (one room) or a user stream's (any
+// number of rooms, resync set) subscriber.
 type subscription struct {
-	hub            *Hub
-	roomID, userID string
-	after          int64 // the subscriber has every event up to here; guarded by hub.mu
-	ch             chan *chat.Event
-	done           chan struct{}
-	err            error // set before done closes
+	hub    *Hub
+	userID string
+	ch     chan *chat.Event
+	done   chan struct{}
+	resync chan struct{} // user streams only
+	// Guarded by hub.mu: the rooms it is in (its positions are in each
+	// room's subs), whether it ended, and why (set before done closes).
+	rooms []string
+	ended bool
+	err   error
 }
 
 func (s *subscription) Events() <-chan *chat.Event { return s.ch }
@@ -319,7 +419,47 @@ func (s *subscription) Err() error {
 func (s *subscription) Advance(seq int64) {
 	s.hub.mu.Lock()
 	defer s.hub.mu.Unlock()
-	s.after = max(s.after, seq)
+	if len(s.rooms) == 1 {
+		s.advanceLocked(s.rooms[0], seq)
+	}
+}
+
+func (s *subscription) AdvanceRoom(roomID string, seq int64) {
+	s.hub.mu.Lock()
+	defer s.hub.mu.Unlock()
+	s.advanceLocked(roomID, seq)
+}
+
+func (s *subscription) advanceLocked(roomID string, seq int64) {
+	if r := s.hub.rooms[roomID]; r != nil {
+		if after, ok := r.subs[s]; ok && seq > after {
+			r.subs[s] = seq
+		}
+	}
+}
+
+func (s *subscription) Resync() <-chan struct{} { return s.resync }
+
+func (s *subscription) AddRoom(roomID string, after int64) error {
+	s.hub.mu.Lock()
+	defer s.hub.mu.Unlock()
+	if s.ended {
+		if s.err != nil {
+			return s.err
+		}
+		return ErrShutdown
+	}
+	s.hub.addRoomLocked(s, roomID, after)
+	return nil
+}
+
+func (s *subscription) RemoveRoom(roomID string) {
+	s.hub.mu.Lock()
+	defer s.hub.mu.Unlock()
+	if i := slices.Index(s.rooms, roomID); i >= 0 {
+		s.rooms = slices.Delete(s.rooms, i, i+1)
+		s.hub.removeRoomLocked(s, roomID)
+	}
 }
 
 func (s *subscription) Close() {
