@@ -1,11 +1,8 @@
 package httpapi
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"net/http"
 	"reflect"
 	"strconv"
@@ -114,32 +111,18 @@ func (s *Server) registerStream() {
 				s.log.Error("stream: body writer is not an http.ResponseWriter")
 				return
 			}
-			st := &roomStream{srv: s, w: w, rc: http.NewResponseController(w), sub: sub,
+			st := &roomStream{sseStream: newSSEStream(s, w, sub.Done()), sub: sub,
 				roomID: in.RoomID, userID: p.UserID, memberAt: lastSeq, lastSent: after}
-			hctx.SetHeader("Content-Type", "text/event-stream")
-			hctx.SetHeader("Cache-Control", "no-cache")
-			hctx.SetHeader("X-Accel-Buffering", "no")
-			hctx.SetStatus(http.StatusOK)
+			startSSE(hctx)
 			st.run(hctx.Context(), p.ExpiresAt)
 		}}, nil
 	})
 }
 
-// flushAt is how many buffered bytes a stream writes out at once: replays
-// and bursts go out in pieces, so no stream holds a large buffer.
-const flushAt = 64 << 10
-
-// errStreamEnd says the stream has ended normally (a final event was sent,
-// the token expired, the subscription or the request ended).
-var errStreamEnd = errors.New("stream ended")
-
-// roomStream writes one subscriber's frames; only its own goroutine writes.
+// roomStream writes one room stream's frames; only its own goroutine writes.
 type roomStream struct {
-	srv    *Server
-	w      http.ResponseWriter
-	rc     *http.ResponseController
+	sseStream
 	sub    chat.Subscription
-	buf    bytes.Buffer
 	roomID string
 	userID string
 	// memberAt is the room's last seq when membership was checked: the
@@ -147,86 +130,19 @@ type roomStream struct {
 	// do not end the stream.
 	memberAt int64
 	lastSent int64
-	expiry   *time.Timer
 }
 
 func (st *roomStream) run(ctx context.Context, expires time.Time) {
-	st.expiry = time.NewTimer(time.Until(expires))
+	err := st.begin(expires)
 	defer st.expiry.Stop()
-	fmt.Fprintf(&st.buf, "retry: %d\n\n", retryMillis)
-	if st.flush() != nil || st.replay(ctx) != nil {
+	if err != nil || st.replay(ctx) != nil {
 		return
 	}
 	ready, _ := json.Marshal(chat.Ready{RoomID: st.roomID, LastSeq: st.lastSent})
-	st.buf.WriteString("event: ready\ndata: ")
-	st.buf.Write(ready)
-	st.buf.WriteString("\n\n")
-	if st.flush() != nil {
+	if st.ready(ready) != nil {
 		return
 	}
-	// A long replay may have grown the buffer: let it go.
-	if st.buf.Cap() > flushAt {
-		st.buf = bytes.Buffer{}
-	}
-
-	heartbeat := time.NewTicker(st.srv.Heartbeat)
-	defer heartbeat.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-st.sub.Done():
-			return
-		case <-st.expiry.C:
-			st.reauth()
-			return
-		case <-heartbeat.C:
-			st.buf.WriteString(": ping\n\n")
-		case ev := <-st.sub.Events():
-			// Write everything already queued, then flush once.
-			if st.writeQueued(ev) != nil {
-				return
-			}
-		}
-		if st.flush() != nil {
-			return
-		}
-	}
-}
-
-// writeQueued writes ev and whatever else is queued without waiting.
-func (st *roomStream) writeQueued(ev *chat.Event) error {
-	for {
-		if err := st.write(ev); err != nil {
-			return err
-		}
-		select {
-		case ev = <-st.sub.Events():
-		default:
-			return nil
-		}
-	}
-}
-
-// check reports errStreamEnd once the stream must end: the request or the
-// subscription ended (shutdown, cut off), or the token expired.
-func (st *roomStream) check(ctx context.Context) error {
-	select {
-	case <-ctx.Done():
-		return errStreamEnd
-	case <-st.sub.Done():
-		return errStreamEnd
-	case <-st.expiry.C:
-		st.reauth()
-		return errStreamEnd
-	default:
-		return nil
-	}
-}
-
-func (st *roomStream) reauth() {
-	st.buf.WriteString("event: reauth\ndata: {\"reason\":\"token_expired\"}\n\n")
-	_ = st.flush()
+	st.live(ctx, liveHooks{events: st.sub.Events(), handle: st.write})
 }
 
 // replay sends the logged events after lastSent, page by page, and moves
@@ -257,49 +173,20 @@ func (st *roomStream) replay(ctx context.Context) error {
 	}
 }
 
-// write buffers ev unless it was already sent, flushing every flushAt
-// bytes. It returns errStreamEnd after an event that ends the stream. Data
-// is JSON, which never holds a raw newline, so a body cannot inject frames.
+// write buffers ev unless it was already sent. It returns errStreamEnd
+// after an event that ends the stream.
 func (st *roomStream) write(ev *chat.Event) error {
 	if ev.Seq <= st.lastSent {
 		return nil
 	}
 	st.lastSent = ev.Seq
-	st.buf.WriteString("id: ")
-	st.buf.WriteString(strconv.FormatInt(ev.Seq, 10))
-	if ev.Type != chat.EventMessage {
-		st.buf.WriteString("\nevent: ")
-		st.buf.WriteString(string(ev.Type))
+	if err := st.frame(strconv.FormatInt(ev.Seq, 10), ev); err != nil {
+		return err
 	}
-	st.buf.WriteString("\ndata: ")
-	st.buf.Write(ev.Data)
-	st.buf.WriteString("\n\n")
 	if ev.Seq > st.memberAt && ev.Ends(st.userID) {
 		_ = st.flush()
 		return errStreamEnd
 	}
-	if st.buf.Len() >= flushAt {
-		return st.flush()
-	}
-	return nil
-}
-
-// flush writes the buffered frames within writeTimeout and flushes them.
-func (st *roomStream) flush() error {
-	if st.buf.Len() == 0 {
-		return nil
-	}
-	_ = st.rc.SetWriteDeadline(time.Now().Add(writeTimeout))
-	if _, err := st.w.Write(st.buf.Bytes()); err != nil {
-		return err
-	}
-	st.buf.Reset()
-	if err := st.rc.Flush(); err != nil {
-		return err
-	}
-	// Clear the deadline while idle: over HTTP/2 a passed deadline resets
-	// the stream even when nothing is being written.
-	_ = st.rc.SetWriteDeadline(time.Time{})
 	return nil
 }
 
