@@ -639,6 +639,9 @@ type RoomUpdated struct {
 	// OwnerId Examples: 6f1c2d3e-4b5a-4c7d-8e9f-0a1b2c3d4e5f
 	OwnerId openapi_types.UUID `json:"owner_id"`
 
+	// RoomId Examples: 0b9a3c1e-5d2f-4a8b-9c7d-1e2f3a4b5c6d
+	RoomId openapi_types.UUID `json:"room_id"`
+
 	// Seq The seq of this event.
 	//
 	// Examples: 9
@@ -724,6 +727,26 @@ type User struct {
 	//
 	// Examples: alice
 	Username string `json:"username"`
+}
+
+// UserReady defines model for UserReady.
+type UserReady struct {
+	// Cursor The cursor of the stream's position when it went live: resume with it if no event followed.
+	//
+	// Examples: AdQFAQcMsR3pVtqKnS0xV0Q
+	Cursor string `json:"cursor"`
+}
+
+// StreamUserEventsParams defines parameters for StreamUserEvents.
+type StreamUserEventsParams struct {
+	// After Resume after this cursor, the id of the last event seen (or the cursor of ready): the server replays what you missed in every room, then goes live.
+	After *string `form:"after,omitempty" json:"after,omitempty"`
+
+	// AccessToken The access token, for browser EventSource, which cannot set headers. The Authorization header wins when both are given.
+	AccessToken *string `form:"access_token,omitempty" json:"access_token,omitempty"`
+
+	// LastEventID Resume after this cursor (EventSource sends the last id on reconnect); wins over after.
+	LastEventID *string `json:"Last-Event-ID,omitempty"`
 }
 
 // ListRoomsParams defines parameters for ListRooms.
@@ -929,6 +952,15 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /v1/auth/register (the `Register` operationId).
 	Register(ctx context.Context, body RegisterJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// StreamUserEvents Stream the events of all your rooms (Server-Sent Events)
+	//
+	// One connection for every room the caller is a member of: every durable event of those rooms, with the same data as the room streams. A room the caller joins or is added to joins the stream from the caller's `member.joined` on; after the caller's own `member.left` that room's events stop, and the stream goes on.
+	//
+	// `id:` is an opaque cursor, at most 512 characters of `[A-Za-z0-9_-]`. Resume with `Last-Event-ID` or `?after=<cursor>` (the header wins): the server replays what the caller missed in every room, sends `ready` `{cursor}`, then goes live, with no gap and no duplicate in any room, on any replica. Without a cursor the stream starts live and sends `ready` first all the same. A malformed cursor, or one this deployment did not issue, is 422; a cursor from ahead of the log starts live. Within a room, events come in `seq` order; across rooms, in no particular order. Heartbeats, `retry:`, `reauth` and the end at shutdown are those of the room streams.
+	//
+	// Corresponds with GET /v1/events (the `StreamUserEvents` operationId).
+	StreamUserEvents(ctx context.Context, params *StreamUserEventsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// GetMe Get the calling user
 	//
@@ -1250,6 +1282,25 @@ func (c *Client) RegisterWithBody(ctx context.Context, contentType string, body 
 // Corresponds with POST /v1/auth/register (the `Register` operationId).
 func (c *Client) Register(ctx context.Context, body RegisterJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewRegisterRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// StreamUserEvents Stream the events of all your rooms (Server-Sent Events)
+//
+// One connection for every room the caller is a member of: every durable event of those rooms, with the same data as the room streams. A room the caller joins or is added to joins the stream from the caller's `member.joined` on; after the caller's own `member.left` that room's events stop, and the stream goes on.
+//
+// `id:` is an opaque cursor, at most 512 characters of `[A-Za-z0-9_-]`. Resume with `Last-Event-ID` or `?after=<cursor>` (the header wins): the server replays what the caller missed in every room, sends `ready` `{cursor}`, then goes live, with no gap and no duplicate in any room, on any replica. Without a cursor the stream starts live and sends `ready` first all the same. A malformed cursor, or one this deployment did not issue, is 422; a cursor from ahead of the log starts live. Within a room, events come in `seq` order; across rooms, in no particular order. Heartbeats, `retry:`, `reauth` and the end at shutdown are those of the room streams.
+//
+// Corresponds with GET /v1/events (the `StreamUserEvents` operationId).
+func (c *Client) StreamUserEvents(ctx context.Context, params *StreamUserEventsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewStreamUserEventsRequest(c.Server, params)
 	if err != nil {
 		return nil, err
 	}
@@ -1871,6 +1922,87 @@ func NewRegisterRequestWithBody(server string, contentType string, body io.Reade
 	}
 
 	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewStreamUserEventsRequest constructs an http.Request for the StreamUserEvents method
+func NewStreamUserEventsRequest(server string, params *StreamUserEventsParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/events")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.After != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", false, "after", *params.After, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.AccessToken != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", false, "access_token", *params.AccessToken, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+
+		if params.LastEventID != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Last-Event-ID", *params.LastEventID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Last-Event-ID", headerParam0)
+		}
+
+	}
 
 	return req, nil
 }
@@ -2987,6 +3119,17 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with POST /v1/auth/register (the `Register` operationId).
 	RegisterWithResponse(ctx context.Context, body RegisterJSONRequestBody, reqEditors ...RequestEditorFn) (*RegisterResponse, error)
 
+	// StreamUserEventsWithResponse Stream the events of all your rooms (Server-Sent Events)
+	//
+	// One connection for every room the caller is a member of: every durable event of those rooms, with the same data as the room streams. A room the caller joins or is added to joins the stream from the caller's `member.joined` on; after the caller's own `member.left` that room's events stop, and the stream goes on.
+	//
+	// `id:` is an opaque cursor, at most 512 characters of `[A-Za-z0-9_-]`. Resume with `Last-Event-ID` or `?after=<cursor>` (the header wins): the server replays what the caller missed in every room, sends `ready` `{cursor}`, then goes live, with no gap and no duplicate in any room, on any replica. Without a cursor the stream starts live and sends `ready` first all the same. A malformed cursor, or one this deployment did not issue, is 422; a cursor from ahead of the log starts live. Within a room, events come in `seq` order; across rooms, in no particular order. Heartbeats, `retry:`, `reauth` and the end at shutdown are those of the room streams.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/events (the `StreamUserEvents` operationId).
+	StreamUserEventsWithResponse(ctx context.Context, params *StreamUserEventsParams, reqEditors ...RequestEditorFn) (*StreamUserEventsResponse, error)
+
 	// GetMeWithResponse Get the calling user
 	//
 	// Returns a wrapper object for the known response body format(s).
@@ -3491,6 +3634,76 @@ func (r RegisterResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r RegisterResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// StreamUserEventsResponse200Headers the declared response headers of an HTTP 200 response for StreamUserEvents
+type StreamUserEventsResponse200Headers struct {
+	CacheControl    *string
+	XAccelBuffering *string
+}
+
+type StreamUserEventsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *ErrorModel
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *ErrorModel
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *ErrorModel
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *ErrorModel
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *StreamUserEventsResponse200Headers
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r StreamUserEventsResponse) GetApplicationproblemJSON401() *ErrorModel {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r StreamUserEventsResponse) GetApplicationproblemJSON422() *ErrorModel {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r StreamUserEventsResponse) GetApplicationproblemJSON500() *ErrorModel {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r StreamUserEventsResponse) GetApplicationproblemJSON503() *ErrorModel {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r StreamUserEventsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r StreamUserEventsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r StreamUserEventsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r StreamUserEventsResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -5282,6 +5495,23 @@ func (c *ClientWithResponses) RegisterWithResponse(ctx context.Context, body Reg
 	return ParseRegisterResponse(rsp)
 }
 
+// StreamUserEventsWithResponse Stream the events of all your rooms (Server-Sent Events)
+//
+// One connection for every room the caller is a member of: every durable event of those rooms, with the same data as the room streams. A room the caller joins or is added to joins the stream from the caller's `member.joined` on; after the caller's own `member.left` that room's events stop, and the stream goes on.
+//
+// `id:` is an opaque cursor, at most 512 characters of `[A-Za-z0-9_-]`. Resume with `Last-Event-ID` or `?after=<cursor>` (the header wins): the server replays what the caller missed in every room, sends `ready` `{cursor}`, then goes live, with no gap and no duplicate in any room, on any replica. Without a cursor the stream starts live and sends `ready` first all the same. A malformed cursor, or one this deployment did not issue, is 422; a cursor from ahead of the log starts live. Within a room, events come in `seq` order; across rooms, in no particular order. Heartbeats, `retry:`, `reauth` and the end at shutdown are those of the room streams.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/events (the `StreamUserEvents` operationId).
+func (c *ClientWithResponses) StreamUserEventsWithResponse(ctx context.Context, params *StreamUserEventsParams, reqEditors ...RequestEditorFn) (*StreamUserEventsResponse, error) {
+	rsp, err := c.StreamUserEvents(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseStreamUserEventsResponse(rsp)
+}
+
 // GetMeWithResponse Get the calling user
 //
 // Returns a wrapper object for the known response body format(s).
@@ -5891,6 +6121,73 @@ func ParseRegisterResponse(rsp *http.Response) (*RegisterResponse, error) {
 		}
 		response.ApplicationproblemJSON500 = &dest
 
+	}
+
+	return response, nil
+}
+
+// ParseStreamUserEventsResponse parses an HTTP response from a StreamUserEventsWithResponse call
+func ParseStreamUserEventsResponse(rsp *http.Response) (*StreamUserEventsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &StreamUserEventsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers StreamUserEventsResponse200Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
+		if values := rsp.Header.Values("X-Accel-Buffering"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Accel-Buffering", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XAccelBuffering = &value
+		}
+		response.Headers200 = &headers
 	}
 
 	return response, nil

@@ -20,6 +20,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/parley-chat/parley/internal/auth"
+	"github.com/parley-chat/parley/internal/chat"
 	"github.com/parley-chat/parley/internal/httpapi"
 	"github.com/parley-chat/parley/internal/localpg"
 	"github.com/parley-chat/parley/internal/postgres"
@@ -90,11 +91,20 @@ func (m *Main) Open(ctx context.Context) error {
 	if err := m.startListener(ctx, url, db); err != nil {
 		return err
 	}
+	// User stream cursors are MACed with a key from the JWT secret, bound
+	// to this database cluster (their horizons are its transaction ids).
+	clusterID, err := db.ClusterID(ctx)
+	if err != nil {
+		return err
+	}
+	cursors := chat.NewCursorCodec(secret, clusterID)
 	api := httpapi.New(httpapi.Options{
 		Accounts:    accounts,
 		Rooms:       db,
 		Subscriber:  m.hub,
 		Events:      db,
+		UserFeeds:   stream.NewUserFeeds(m.hub, db, db, cursors),
+		Cursors:     cursors,
 		Ready:       func(ctx context.Context) error { return m.ready(ctx, db) },
 		Gauges:      m.gauges,
 		CORSOrigins: m.Config.CORSOrigins,

@@ -71,7 +71,10 @@ type MemberLeft struct {
 // change, with the event's own seq.
 type RoomUpdated struct {
 	Room
-	Seq int64 `json:"seq" example:"9" doc:"The seq of this event."`
+	// RoomID repeats Room.ID, so every event's data holds room_id (a user
+	// stream mixes rooms).
+	RoomID string `json:"room_id" format:"uuid" example:"0b9a3c1e-5d2f-4a8b-9c7d-1e2f3a4b5c6d"`
+	Seq    int64  `json:"seq" example:"9" doc:"The seq of this event."`
 }
 
 // RoomDeleted is the data of a room.deleted event.
@@ -118,6 +121,11 @@ type ReactionRemoved ReactionChange
 type Ready struct {
 	RoomID  string `json:"room_id" format:"uuid" example:"0b9a3c1e-5d2f-4a8b-9c7d-1e2f3a4b5c6d"`
 	LastSeq int64  `json:"last_seq" example:"42" doc:"The room's last seq when the stream went live."`
+}
+
+// UserReady is the data of the user stream's ready event.
+type UserReady struct {
+	Cursor string `json:"cursor" maxLength:"512" pattern:"^[A-Za-z0-9_-]+$" example:"AdQFAQcMsR3pVtqKnS0xV0Q" doc:"The cursor of the stream's position when it went live: resume with it if no event followed."`
 }
 
 // Reauth is the data of the reauth event sent when the access token expires.

@@ -1,6 +1,9 @@
 package chat
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // Period is one membership of a user in a room: from the user's
 // member.joined at Joined to their member.left at Left (0 while open).
@@ -43,4 +46,31 @@ type UserStreamLog interface {
 	// the new one, for a stream starting live); tracked are the positions
 	// the caller holds apart from that base, by ordinal.
 	StreamBase(ctx context.Context, userID string, oldHorizon uint64, tracked []RoomPosition) (StreamBase, error)
+}
+
+// UserFeed is the engine of one user stream (see stream.UserFeed): it
+// places the stream, replays, follows the user's rooms and writes cursors.
+// Only the stream's goroutine calls it.
+type UserFeed interface {
+	// Start places the feed at cur (nil: live), replays what the user
+	// missed through emit, and returns the cursor for ready.
+	Start(ctx context.Context, cur *UserCursor) (string, error)
+	// Events are the live events to Handle.
+	Events() <-chan *Event
+	Handle(ctx context.Context, ev *Event) error
+	// Resync signals that the feed must Rebase; RebaseDue says whether a
+	// Rebase would shrink the cursor now, or when to ask again.
+	Resync() <-chan struct{}
+	RebaseDue(now time.Time) (bool, time.Duration)
+	Rebase(ctx context.Context) error
+	// Done and Err are the subscription's (shutdown, cut off).
+	Done() <-chan struct{}
+	Err() error
+	Close()
+}
+
+// UserFeeds opens user feeds; emit writes one frame: an event and the
+// cursor after it.
+type UserFeeds interface {
+	OpenUserFeed(userID string, emit func(ev *Event, cursor string) error) (UserFeed, error)
 }

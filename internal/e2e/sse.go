@@ -14,8 +14,11 @@ import (
 
 // Frame is one event read from a room stream.
 type Frame struct {
-	// ID is the frame's id: line (the event's seq); 0 for ready and reauth.
-	ID   int64
+	// ID is the frame's id: line (the event's seq); 0 for ready and reauth
+	// and on user streams.
+	ID int64
+	// RawID is the id: line as sent (a user stream's cursor).
+	RawID string
 	Type string // "message" for unnamed events
 	Data string
 }
@@ -38,9 +41,13 @@ type Stream struct {
 	done   chan struct{}
 }
 
-// StreamRequest builds the request for a room's event stream.
+// StreamRequest builds the request for a room's event stream, or for the
+// user stream (/v1/events) when roomID is "".
 func (c *Client) StreamRequest(ctx context.Context, roomID, query string) *http.Request {
 	url := c.Base + "/v1/rooms/" + roomID + "/events"
+	if roomID == "" {
+		url = c.Base + "/v1/events"
+	}
 	if query != "" {
 		url += "?" + query
 	}
@@ -53,6 +60,12 @@ func (c *Client) StreamRequest(ctx context.Context, roomID, query string) *http.
 		req.Header.Set("Authorization", "Bearer "+c.Token)
 	}
 	return req
+}
+
+// OpenUserStream opens the caller's user stream (see OpenStream).
+func (c *Client) OpenUserStream(tb testing.TB, query string, header http.Header) *Stream {
+	tb.Helper()
+	return c.OpenStream(tb, "", query, header)
 }
 
 // OpenStream opens a room's stream with the client's token; query is the
@@ -100,6 +113,7 @@ func (c *Client) TryStream(roomID, query string, header http.Header) (*Stream, e
 				f.Type = "message"
 			}
 			if f.Type != "ready" && f.Type != "reauth" {
+				f.RawID = ev.LastEventID
 				f.ID, _ = strconv.ParseInt(ev.LastEventID, 10, 64)
 			}
 			s.Frames <- f

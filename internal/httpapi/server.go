@@ -26,9 +26,13 @@ const maxBodyBytes = 64 << 10
 type Options struct {
 	Accounts chat.AccountService
 	Rooms    chat.RoomService
-	// Subscriber and Events serve the room streams.
+	// Subscriber and Events serve the room streams, UserFeeds the user
+	// stream, whose cursors Cursors decodes (with the same key on every
+	// replica).
 	Subscriber chat.Subscriber
 	Events     chat.EventLog
+	UserFeeds  chat.UserFeeds
+	Cursors    *chat.CursorCodec
 	// Ready reports whether this replica can serve: the database answers and
 	// the listener is connected.
 	Ready func(ctx context.Context) error
@@ -68,6 +72,7 @@ func New(opts Options) *Server {
 	s.registerMessages()
 	s.registerConversations()
 	s.registerStream()
+	s.registerUserStream()
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /readyz", s.readyz)
 	mux.HandleFunc("GET /metrics", s.metrics)

@@ -49,12 +49,15 @@ func (in *streamInput) Resolve(ctx huma.Context) []error {
 	return nil
 }
 
-// streamEvents documents each event a stream sends, with its data type.
-var streamEvents = []struct {
+// streamEvent documents one event a stream sends, with its data type.
+type streamEvent struct {
 	name string
 	data any
 	doc  string
-}{
+}
+
+// streamEvents are the room stream's events.
+var streamEvents = []streamEvent{
 	{"message", chat.Message{}, "A message was posted (sent without an event: line; it is SSE's default type)."},
 	{"member.joined", chat.MemberJoined{}, "A user joined or was added."},
 	{"member.left", chat.MemberLeft{}, "A user left or was removed; a removed user's own stream ends after it."},
@@ -78,14 +81,7 @@ func (s *Server) registerStream() {
 		"when the room is deleted, when the caller falls too far behind, and when the server shuts down: reconnect " +
 		"with Last-Event-ID (or after=<last seq seen>) and nothing is missed."
 	o.Metadata = map[string]any{allowQueryToken: true}
-	o.Responses = map[string]*huma.Response{"200": {
-		Description: "An event stream.",
-		Headers: map[string]*huma.Param{
-			"Cache-Control":     {Schema: &huma.Schema{Type: huma.TypeString, Examples: []any{"no-cache"}}},
-			"X-Accel-Buffering": {Schema: &huma.Schema{Type: huma.TypeString, Examples: []any{"no"}}},
-		},
-		Content: map[string]*huma.MediaType{"text/event-stream": {Schema: s.streamSchema()}},
-	}}
+	o.Responses = s.streamResponses(streamEvents, &huma.Schema{Type: huma.TypeInteger, Description: "The event's seq."})
 	huma.Register(s.api, o, func(ctx context.Context, in *streamInput) (*huma.StreamResponse, error) {
 		p := principal(ctx)
 		lastSeq, err := s.Rooms.CheckStream(ctx, p.UserID, in.RoomID)
@@ -190,18 +186,31 @@ func (st *roomStream) write(ev *chat.Event) error {
 	return nil
 }
 
-// streamSchema documents the stream as SSE frames, one schema per event.
-func (s *Server) streamSchema() *huma.Schema {
+// streamResponses documents a stream's 200: its headers and its frames,
+// one schema per event, durable ones with an id of schema id.
+func (s *Server) streamResponses(events []streamEvent, id *huma.Schema) map[string]*huma.Response {
+	return map[string]*huma.Response{"200": {
+		Description: "An event stream.",
+		Headers: map[string]*huma.Param{
+			"Cache-Control":     {Schema: &huma.Schema{Type: huma.TypeString, Examples: []any{"no-cache"}}},
+			"X-Accel-Buffering": {Schema: &huma.Schema{Type: huma.TypeString, Examples: []any{"no"}}},
+		},
+		Content: map[string]*huma.MediaType{"text/event-stream": {Schema: s.streamSchema(events, id)}},
+	}}
+}
+
+// streamSchema documents a stream as SSE frames, one schema per event.
+func (s *Server) streamSchema(events []streamEvent, id *huma.Schema) *huma.Schema {
 	reg := s.api.OpenAPI().Components.Schemas
 	var frames []*huma.Schema
-	for _, e := range streamEvents {
+	for _, e := range events {
 		props := map[string]*huma.Schema{
 			"event": {Type: huma.TypeString, Description: "The event name.", Enum: []any{e.name}},
 			"data":  reg.Schema(reflect.TypeOf(e.data), true, e.name),
 		}
 		required := []string{"data"}
 		if e.name != "ready" && e.name != "reauth" {
-			props["id"] = &huma.Schema{Type: huma.TypeInteger, Description: "The event's seq."}
+			props["id"] = id
 			required = append(required, "id")
 		}
 		if e.name != "message" {

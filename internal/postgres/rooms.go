@@ -325,7 +325,7 @@ func (db *DB) UpdateRoom(ctx context.Context, userID, roomID string, in chat.Roo
 		_, err := appendEvent(ctx, tx, room, chat.EventRoomUpdated, eventKeys{}, now(), func(seq int64) any {
 			r := *room
 			r.LastSeq = seq
-			return chat.RoomUpdated{Room: r, Seq: seq}
+			return chat.RoomUpdated{Room: r, RoomID: r.ID, Seq: seq}
 		})
 		if err != nil {
 			return err

@@ -74,8 +74,38 @@ const (
 	cursorReserve = 2 * 10
 )
 
+// UserFeeds opens user feeds on a hub.
+type UserFeeds struct {
+	hub   *Hub
+	log   chat.EventLog
+	base  chat.UserStreamLog
+	codec *chat.CursorCodec
+}
+
+var (
+	_ chat.UserFeeds = (*UserFeeds)(nil)
+	_ chat.UserFeed  = (*UserFeed)(nil)
+)
+
+// NewUserFeeds returns feeds on hub reading log and base, writing cursors
+// with codec.
+func NewUserFeeds(hub *Hub, log chat.EventLog, base chat.UserStreamLog, codec *chat.CursorCodec) *UserFeeds {
+	return &UserFeeds{hub: hub, log: log, base: base, codec: codec}
+}
+
+// OpenUserFeed subscribes userID's stream to the hub (before anything is
+// read, so a join committed after the reads reaches it) and returns its
+// feed, emitting through emit (which writes one frame).
+func (fs *UserFeeds) OpenUserFeed(userID string, emit func(ev *chat.Event, cursor string) error) (chat.UserFeed, error) {
+	sub, err := fs.hub.SubscribeUser(userID)
+	if err != nil {
+		return nil, err
+	}
+	return NewUserFeed(userID, sub, fs.log, fs.base, fs.codec, emit), nil
+}
+
 // NewUserFeed returns the feed of userID's stream on sub, emitting through
-// emit (which writes one frame).
+// emit.
 func NewUserFeed(userID string, sub chat.UserSubscription, log chat.EventLog, base chat.UserStreamLog, codec *chat.CursorCodec,
 	emit func(ev *chat.Event, cursor string) error) *UserFeed {
 	return &UserFeed{userID: userID, sub: sub, log: log, base: base, codec: codec, emit: emit, rooms: make(map[string]*feedRoom)}
@@ -83,6 +113,12 @@ func NewUserFeed(userID string, sub chat.UserSubscription, log chat.EventLog, ba
 
 // Events are the subscription's queued events, for Handle.
 func (f *UserFeed) Events() <-chan *chat.Event { return f.sub.Events() }
+
+// Resync, Done, Err and Close are the subscription's.
+func (f *UserFeed) Resync() <-chan struct{} { return f.sub.Resync() }
+func (f *UserFeed) Done() <-chan struct{}   { return f.sub.Done() }
+func (f *UserFeed) Err() error              { return f.sub.Err() }
+func (f *UserFeed) Close()                  { f.sub.Close() }
 
 // Start places the feed at cur (nil: live) and replays from the log what
 // the user missed in every room, emitting each event. It returns the

@@ -1,0 +1,194 @@
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/danielgtaylor/huma/v2"
+
+	"github.com/parley-chat/parley/internal/chat"
+)
+
+// flushAt is how many buffered bytes a stream writes out at once: replays
+// and bursts go out in pieces, so no stream holds a large buffer.
+const flushAt = 64 << 10
+
+// errStreamEnd says the stream has ended normally (a final event was sent,
+// the token expired, the subscription or the request ended).
+var errStreamEnd = errors.New("stream ended")
+
+// startSSE sets the status and headers every event stream answers with.
+func startSSE(hctx huma.Context) {
+	hctx.SetHeader("Content-Type", "text/event-stream")
+	hctx.SetHeader("Cache-Control", "no-cache")
+	hctx.SetHeader("X-Accel-Buffering", "no")
+	hctx.SetStatus(http.StatusOK)
+}
+
+// sseStream is what room streams and user streams share: the buffered
+// frame writer, the retry: and ready frames, heartbeats, the token's
+// expiry and the live loop. Only the stream's own goroutine uses it.
+type sseStream struct {
+	srv    *Server
+	w      http.ResponseWriter
+	rc     *http.ResponseController
+	buf    bytes.Buffer
+	done   <-chan struct{} // the subscription ended (shutdown, cut off)
+	expiry *time.Timer
+}
+
+func newSSEStream(s *Server, w http.ResponseWriter, done <-chan struct{}) sseStream {
+	return sseStream{srv: s, w: w, rc: http.NewResponseController(w), done: done}
+}
+
+// begin arms the expiry timer, which the caller stops, and sends the
+// retry: frame.
+func (st *sseStream) begin(expires time.Time) error {
+	st.expiry = time.NewTimer(time.Until(expires))
+	fmt.Fprintf(&st.buf, "retry: %d\n\n", retryMillis)
+	return st.flush()
+}
+
+// ready sends the ready event, and lets go of a buffer a long replay grew.
+func (st *sseStream) ready(data []byte) error {
+	st.buf.WriteString("event: ready\ndata: ")
+	st.buf.Write(data)
+	st.buf.WriteString("\n\n")
+	if err := st.flush(); err != nil {
+		return err
+	}
+	if st.buf.Cap() > flushAt {
+		st.buf = bytes.Buffer{}
+	}
+	return nil
+}
+
+// frame buffers one durable event with its id, flushing every flushAt
+// bytes. Data is JSON, which never holds a raw newline, so a body cannot
+// inject frames.
+func (st *sseStream) frame(id string, ev *chat.Event) error {
+	st.buf.WriteString("id: ")
+	st.buf.WriteString(id)
+	if ev.Type != chat.EventMessage {
+		st.buf.WriteString("\nevent: ")
+		st.buf.WriteString(string(ev.Type))
+	}
+	st.buf.WriteString("\ndata: ")
+	st.buf.Write(ev.Data)
+	st.buf.WriteString("\n\n")
+	if st.buf.Len() >= flushAt {
+		return st.flush()
+	}
+	return nil
+}
+
+// liveHooks are a stream's parts of the live loop: its events and what to
+// do with each, and for user streams the resync signal and a timer.
+type liveHooks struct {
+	events <-chan *chat.Event
+	handle func(*chat.Event) error
+	// resync, when not nil, wakes the loop for onResync.
+	resync   <-chan struct{}
+	onResync func() error
+	// next, when set, says when to call onTimer next.
+	next    func() time.Duration
+	onTimer func() error
+}
+
+// live runs the stream until it ends: heartbeats, the token's expiry (after
+// reauth), the end of the request or the subscription, and each event
+// through handle, flushing once per wake-up.
+func (st *sseStream) live(ctx context.Context, h liveHooks) {
+	heartbeat := time.NewTicker(st.srv.Heartbeat)
+	defer heartbeat.Stop()
+	var timer <-chan time.Time
+	var t *time.Timer
+	if h.next != nil {
+		t = time.NewTimer(h.next())
+		defer t.Stop()
+		timer = t.C
+	}
+	for {
+		var err error
+		select {
+		case <-ctx.Done():
+			return
+		case <-st.done:
+			return
+		case <-st.expiry.C:
+			st.reauth()
+			return
+		case <-heartbeat.C:
+			st.buf.WriteString(": ping\n\n")
+		case ev := <-h.events:
+			// Write everything already queued, then flush once.
+			err = st.handleQueued(ev, h)
+		case <-h.resync:
+			err = h.onResync()
+		case <-timer:
+			err = h.onTimer()
+			t.Reset(h.next())
+		}
+		if err != nil || st.flush() != nil {
+			return
+		}
+	}
+}
+
+// handleQueued handles ev and whatever else is queued without waiting.
+func (st *sseStream) handleQueued(ev *chat.Event, h liveHooks) error {
+	for {
+		if err := h.handle(ev); err != nil {
+			return err
+		}
+		select {
+		case ev = <-h.events:
+		default:
+			return nil
+		}
+	}
+}
+
+// check reports errStreamEnd once the stream must end: the request or the
+// subscription ended (shutdown, cut off), or the token expired.
+func (st *sseStream) check(ctx context.Context) error {
+	select {
+	case <-ctx.Done():
+		return errStreamEnd
+	case <-st.done:
+		return errStreamEnd
+	case <-st.expiry.C:
+		st.reauth()
+		return errStreamEnd
+	default:
+		return nil
+	}
+}
+
+func (st *sseStream) reauth() {
+	st.buf.WriteString("event: reauth\ndata: {\"reason\":\"token_expired\"}\n\n")
+	_ = st.flush()
+}
+
+// flush writes the buffered frames within writeTimeout and flushes them.
+func (st *sseStream) flush() error {
+	if st.buf.Len() == 0 {
+		return nil
+	}
+	_ = st.rc.SetWriteDeadline(time.Now().Add(writeTimeout))
+	if _, err := st.w.Write(st.buf.Bytes()); err != nil {
+		return err
+	}
+	st.buf.Reset()
+	if err := st.rc.Flush(); err != nil {
+		return err
+	}
+	// Clear the deadline while idle: over HTTP/2 a passed deadline resets
+	// the stream even when nothing is being written.
+	_ = st.rc.SetWriteDeadline(time.Time{})
+	return nil
+}
