@@ -19,8 +19,8 @@ type Frame struct {
 	ID int64
 	// RawID is the id: line as sent (a user stream's cursor).
 	RawID string
-	Type string // "message" for unnamed events
-	Data string
+	Type  string // "message" for unnamed events
+	Data  string
 }
 
 // Seq is the seq inside the frame's data.
