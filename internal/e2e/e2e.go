@@ -211,6 +211,9 @@ func (r *Replica) waitStatus(d time.Duration, want int) error {
 	return fmt.Errorf("replica %s: /readyz did not answer %d within %s (last %d)", r.URL, want, d, last)
 }
 
+// PID is the replica's process id.
+func (r *Replica) PID() int { return r.cmd.Process.Pid }
+
 // Signal sends sig to the replica.
 func (r *Replica) Signal(sig os.Signal) error { return r.cmd.Process.Signal(sig) }
 
