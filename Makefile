@@ -5,7 +5,7 @@
 GO ?= go
 
 .DEFAULT_GOAL := help
-.PHONY: help build run openapi test
+.PHONY: help build run openapi test bench
 
 help: ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-8s %s\n", $$1, $$2}'
@@ -26,3 +26,6 @@ test: ## check formatting, vet, and run all tests with the race detector
 	if [ -n "$$unformatted" ]; then echo "gofmt -l lists files to format:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) run ./internal/localpg/withpg -- $(GO) test -race -count=1 -timeout 12m ./...
+
+bench: ## run the load scenarios (minutes; not part of test): reports in bench-results/
+	scripts/bench.sh

@@ -56,6 +56,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&cfg.SetupConcurrency, "setup-concurrency", 8, "setup requests at once")
 	sources := fs.String("source-addrs", "", "comma-separated local addresses (e.g. 127.0.0.2,127.0.0.3) to spread stream connections over")
 	asJSON := fs.Bool("json", false, "write the report as JSON")
+	jsonOut := fs.String("json-out", "", "also write the report as JSON to this file")
 	quiet := fs.Bool("quiet", false, "no progress line on stderr")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -91,6 +92,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = errors.Join(err, enc.Encode(rep))
 	} else {
 		err = errors.Join(err, rep.WriteTable(stdout))
+	}
+	if *jsonOut != "" {
+		b, jerr := json.MarshalIndent(rep, "", "  ")
+		if jerr == nil {
+			jerr = os.WriteFile(*jsonOut, append(b, '\n'), 0o644)
+		}
+		err = errors.Join(err, jerr)
 	}
 	if err != nil {
 		fmt.Fprintln(stderr, "parley-bench:", err)

@@ -1,0 +1,137 @@
+#!/usr/bin/env bash
+# make bench: Parley under load, measured by cmd/parley-bench.
+#
+# Starts a private Postgres cluster with fsync on (through a setup replica,
+# which owns it and takes the registrations, so password hashing does not
+# grow the heaps measured), then for each scenario two fresh replicas with
+# limits raised high but on, runs the load tool, and writes its reports
+# (table and JSON) to $BENCH_OUT. Scenarios (BENCH_SCENARIOS, in order):
+#
+#   idle     10,000 streams over 2 replicas, 100 rooms: RSS per stream
+#            (then one post per room, which every stream must receive)
+#   fanout   5,000 streams, 100 rooms, 200 posts/s for 60 s (BENCH_FANOUT_RUNS runs)
+#   hotroom  5,000 streams in 1 room, 5 posts/s for 60 s
+#   single   15,000 streams on one replica (stream cap raised): all open, all receive
+#
+# The machine may be shared: every report carries the load average at its
+# start, once the streams were open, and at its end.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+out=${BENCH_OUT:-bench-results}
+scenarios=${BENCH_SCENARIOS:-idle fanout hotroom single}
+fanout_runs=${BENCH_FANOUT_RUNS:-3}
+post_seconds=${BENCH_SECONDS:-60}
+
+# Limits on, raised far above the load (the load tool posts as one user
+# per room and opens 25 streams per user).
+export PARLEY_POST_RATE=1000 PARLEY_POST_BURST=2000
+export PARLEY_STREAMS_PER_USER=1000 PARLEY_MAX_STREAMS=16000
+export PARLEY_LOGIN_FAILURES=1000 PARLEY_LOGIN_FAILURES_PER_USER=10000
+
+mkdir -p bin "$out"
+go build -o bin/parley ./cmd/parley
+go build -o bin/parley-bench ./cmd/parley-bench
+
+work=$(mktemp -d /tmp/parley-bench.XXXXXX)
+chmod 755 "$work" # the cluster runs as the postgres user when we are root
+declare -A pid=()
+
+# start NAME PORT: a replica on the private cluster, waited for until ready.
+start() {
+	PARLEY_DATA_DIR="$work/data" PARLEY_ADDR="127.0.0.1:$2" \
+		bin/parley serve >"$work/$1.log" 2>&1 &
+	pid[$1]=$!
+	for _ in $(seq 600); do
+		if curl -fs "http://127.0.0.1:$2/readyz" >/dev/null 2>&1; then
+			return 0
+		fi
+		if ! kill -0 "${pid[$1]}" 2>/dev/null; then
+			echo "bench: replica $1 exited:" >&2
+			cat "$work/$1.log" >&2
+			exit 1
+		fi
+		sleep 0.1
+	done
+	echo "bench: replica $1 not ready after 60 s" >&2
+	exit 1
+}
+
+# stop NAME: SIGTERM, and wait for it to exit.
+stop() {
+	if [ -n "${pid[$1]:-}" ]; then
+		kill -TERM "${pid[$1]}" 2>/dev/null || true
+		wait "${pid[$1]}" 2>/dev/null || true
+		unset "pid[$1]"
+	fi
+}
+
+cleanup() {
+	stop a
+	stop b
+	stop setup # last: it owns the Postgres cluster and stops it
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
+setup_url=http://127.0.0.1:18080
+a_url=http://127.0.0.1:18081
+b_url=http://127.0.0.1:18082
+start setup 18080
+
+# fresh: two replicas started anew, so each scenario measures its own heap.
+fresh() {
+	stop a
+	stop b
+	start a 18081
+	start b 18082
+}
+
+status=0
+# run NAME FLAGS...: one load-tool run, its table on stdout and in $out.
+run() {
+	local name=$1
+	shift
+	echo "== $name: $*"
+	bin/parley-bench -setup-url "$setup_url" -json-out "$out/$name.json" "$@" | tee "$out/$name.txt" || status=1
+}
+
+{
+	echo "commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet 2>/dev/null || echo ' (with local changes)')"
+	echo "machine $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(free -g | awk '/^Mem:/ {print $2}') GiB"
+	echo "date $(date -u +%FT%TZ), uptime: $(uptime)"
+	echo "postgres: private cluster, fsync on, on this machine; load client on this machine too"
+} | tee "$out/machine.txt"
+
+for s in $scenarios; do
+	case $s in
+	idle)
+		fresh
+		run idle -urls "$a_url,$b_url" -pids "${pid[a]},${pid[b]}" \
+			-streams 10000 -rooms 100 -settle 5s -rate 10 -duration 10s
+		;;
+	fanout)
+		for i in $(seq "$fanout_runs"); do
+			fresh
+			run "fanout-$i" -urls "$a_url,$b_url" -pids "${pid[a]},${pid[b]}" \
+				-streams 5000 -rooms 100 -rate 200 -duration "${post_seconds}s"
+		done
+		;;
+	hotroom)
+		fresh
+		run hotroom -urls "$a_url,$b_url" -pids "${pid[a]},${pid[b]}" \
+			-streams 5000 -rooms 1 -rate 5 -duration "${post_seconds}s"
+		;;
+	single)
+		fresh
+		run single -urls "$a_url" -pids "${pid[a]}" \
+			-streams 15000 -rooms 100 -settle 5s -rate 10 -duration 10s
+		;;
+	*)
+		echo "bench: unknown scenario $s (idle fanout hotroom single)" >&2
+		exit 2
+		;;
+	esac
+done
+exit $status
