@@ -14,6 +14,8 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -79,19 +81,12 @@ func (c *Config) defaults() error {
 	if c.Streams < 1 || c.Rooms < 1 || c.Rooms > c.Streams {
 		return fmt.Errorf("need 1 <= rooms (%d) <= streams (%d)", c.Rooms, c.Streams)
 	}
-	switch c.Kind {
-	case "":
-		c.Kind = "room"
-	case "room", "user":
-	default:
-		return fmt.Errorf("stream kind %q: want room or user", c.Kind)
+	var err error
+	if c.Kind, err = oneOf("stream kind", c.Kind, "room", "user"); err != nil {
+		return err
 	}
-	switch c.Auth {
-	case "":
-		c.Auth = "query"
-	case "query", "header":
-	default:
-		return fmt.Errorf("auth %q: want query or header", c.Auth)
+	if c.Auth, err = oneOf("auth", c.Auth, "query", "header"); err != nil {
+		return err
 	}
 	if c.Rate < 0 || c.Posters < 0 || c.Duration < 0 {
 		return errors.New("rate, posters and duration must not be negative")
@@ -113,6 +108,17 @@ func (c *Config) defaults() error {
 	}
 	c.BodyBytes = max(c.BodyBytes, 0)
 	return nil
+}
+
+// oneOf checks that value is one of allowed; empty is the first.
+func oneOf(what, value string, allowed ...string) (string, error) {
+	if value == "" {
+		return allowed[0], nil
+	}
+	if !slices.Contains(allowed, value) {
+		return "", fmt.Errorf("%s %q: want one of %s", what, value, strings.Join(allowed, ", "))
+	}
+	return value, nil
 }
 
 // stats are the counters every goroutine of the run adds to.
