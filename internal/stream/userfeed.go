@@ -7,6 +7,7 @@ import (
 	"math"
 	"slices"
 	"time"
+	"unique"
 
 	"github.com/parley-chat/parley/internal/chat"
 )
@@ -47,17 +48,21 @@ type feedRoom struct {
 	// periods are the user's memberships that may hold events beyond
 	// min(sent, base), by Joined.
 	periods []chat.Period
+	entry   int32 // its size in the cursor when listed
 	// member: the events after sent are the user's (until their leave).
 	member     bool
 	subscribed bool
 	// listed: the cursor lists the room (sent and base differ by events
 	// of the user's).
 	listed bool
-	entry  int // its size in the cursor when listed
 	// deferred: the room would not fit in the cursor; its events are
 	// read from the log at each rebase, up to its base.
 	deferred bool
 }
+
+// roomID interns a room id: every feed (and the hub) following a room
+// shares one copy, as a replica's streams share their rooms.
+func roomID(id string) string { return unique.Make(id).Value() }
 
 // Feed timing and sizes.
 const (
@@ -144,7 +149,7 @@ func (f *UserFeed) Start(ctx context.Context, cur *chat.UserCursor) (string, err
 	f.horizon = b.Horizon
 	f.raw = chat.CursorFixedLen(f.horizon)
 	for _, br := range b.Rooms {
-		r := &feedRoom{id: br.RoomID, ordinal: br.Ordinal, base: br.Base, periods: br.Periods}
+		r := &feedRoom{id: roomID(br.RoomID), ordinal: br.Ordinal, base: br.Base, periods: br.Periods}
 		switch {
 		case cur == nil:
 			r.sent = br.LastSeq // live
@@ -403,11 +408,11 @@ func (f *UserFeed) relist(r *feedRoom) {
 			break
 		}
 	}
-	f.raw -= r.entry
+	f.raw -= int(r.entry)
 	r.listed, r.entry = listed, 0
 	if listed {
-		r.entry = chat.CursorRoomLen(chat.RoomPosition{Ordinal: r.ordinal, Seq: r.sent})
-		f.raw += r.entry
+		r.entry = int32(chat.CursorRoomLen(chat.RoomPosition{Ordinal: r.ordinal, Seq: r.sent}))
+		f.raw += int(r.entry)
 	}
 }
 
@@ -465,7 +470,7 @@ func (f *UserFeed) Rebase(ctx context.Context) error {
 		r := f.rooms[br.RoomID]
 		if r == nil {
 			// Not tracked: the cursor held it at its old base.
-			r = &feedRoom{id: br.RoomID, ordinal: br.Ordinal, sent: br.OldBase}
+			r = &feedRoom{id: roomID(br.RoomID), ordinal: br.Ordinal, sent: br.OldBase}
 			f.rooms[r.id] = r
 		}
 		r.base, r.periods = br.Base, br.Periods
