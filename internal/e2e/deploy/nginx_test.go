@@ -221,21 +221,37 @@ func mustPost(tb testing.TB, c *e2e.Client, roomID, body string) (chat.Message, 
 	return m, time.Now()
 }
 
-// mustDeliverWithin waits for the event of m on s and fails unless it
-// arrives within a second of posted.
-func mustDeliverWithin(tb testing.TB, s *e2e.Stream, m chat.Message, posted time.Time) {
+// mustDeliverWithin waits for the event of m on s (a room's or the user's
+// stream) and fails unless it arrives within a second of posted.
+func mustDeliverWithin(tb testing.TB, s *e2e.Stream, m chat.Message, posted time.Time) e2e.Frame {
 	tb.Helper()
 	f := s.Next(tb, time.Until(posted.Add(time.Second)))
-	if f.Type != "message" || f.ID != m.Seq || !strings.Contains(f.Data, m.ID) {
+	mustBeMessage(tb, f, m)
+	return f
+}
+
+// mustBeMessage fails unless f is the event of m.
+func mustBeMessage(tb testing.TB, f e2e.Frame, m chat.Message) {
+	tb.Helper()
+	if f.Type != "message" || f.RawID == "" || f.Seq() != m.Seq || !strings.Contains(f.Data, m.ID) {
 		tb.Fatalf("frame %+v, want message %s (seq %d)", f, m.ID, m.Seq)
 	}
 }
 
+// streams are a room's stream and the user's stream.
+var streams = []struct {
+	name   string
+	roomID func(chat.Room) string
+}{
+	{"Room", func(r chat.Room) string { return r.ID }},
+	{"User", func(chat.Room) string { return "" }},
+}
+
 // TestNginx runs deploy/nginx/parley.conf in front of two replicas: events
-// posted through either replica reach a stream through nginx within a
-// second (a buffering proxy would sit on them), Last-Event-ID resumes
-// through it, encoded paths pass untouched, and with one replica gone the
-// other serves everything.
+// posted through either replica reach a room stream and a user stream
+// through nginx within a second (a buffering proxy would sit on them),
+// Last-Event-ID resumes both through it, encoded paths pass untouched, and
+// with one replica gone the other serves everything.
 func TestNginx(t *testing.T) {
 	cl := e2e.NewCluster(t)
 	a, b := cl.MustStart(t), cl.MustStart(t)
@@ -243,20 +259,24 @@ func TestNginx(t *testing.T) {
 	alice := e2e.MustRegister(t, ng.URL, "alice")
 	room := alice.MustCreateRoom(t, "deploy", chat.Public)
 	replicas := []*e2e.Replica{a, b}
-	var last int64
+	last := make([]string, len(streams)) // the last id each stream sent
 
 	t.Run("EventsWithinASecond", func(t *testing.T) {
-		s := alice.OpenStream(t, room.ID, "", nil)
-		defer s.Close()
-		if enc := s.Resp.Header.Get("Content-Encoding"); enc != "" || s.Resp.Uncompressed {
-			t.Fatalf("stream through nginx is compressed (%q): gzip buffers events", enc)
+		open := make([]*e2e.Stream, len(streams))
+		for i, st := range streams {
+			s := alice.OpenStream(t, st.roomID(room), "", nil) // closed when the subtest ends
+			if enc := s.Resp.Header.Get("Content-Encoding"); enc != "" || s.Resp.Uncompressed {
+				t.Fatalf("%s stream through nginx is compressed (%q): gzip buffers events", st.name, enc)
+			}
+			s.UntilReady(t, 10*time.Second)
+			open[i] = s
 		}
-		s.UntilReady(t, 10*time.Second)
-		for i := range 6 {
-			r := replicas[i%2]
-			m, posted := mustPost(t, alice.As(r.URL), room.ID, fmt.Sprintf("small %d via %s", i, r.URL))
-			mustDeliverWithin(t, s, m, posted)
-			last = m.Seq
+		for n := range 6 {
+			r := replicas[n%2]
+			m, posted := mustPost(t, alice.As(r.URL), room.ID, fmt.Sprintf("small %d via %s", n, r.URL))
+			for i, s := range open {
+				last[i] = mustDeliverWithin(t, s, m, posted).RawID
+			}
 		}
 	})
 
@@ -265,15 +285,15 @@ func TestNginx(t *testing.T) {
 		for _, r := range replicas {
 			missed = append(missed, alice.As(r.URL).MustPost(t, room.ID, "while away via "+r.URL))
 		}
-		s := alice.OpenStream(t, room.ID, "", http.Header{"Last-Event-ID": {fmt.Sprint(last)}})
-		defer s.Close()
-		got := s.UntilReady(t, 10*time.Second)
-		if len(got) != len(missed) {
-			t.Fatalf("replayed %d frames %+v, want the %d missed", len(got), got, len(missed))
-		}
-		for i, f := range got {
-			if f.ID != missed[i].Seq || !strings.Contains(f.Data, missed[i].ID) {
-				t.Fatalf("replayed %+v, want seq %d", f, missed[i].Seq)
+		for i, st := range streams {
+			s := alice.OpenStream(t, st.roomID(room), "", http.Header{"Last-Event-ID": {last[i]}})
+			got := s.UntilReady(t, 10*time.Second)
+			s.Close()
+			if len(got) != len(missed) {
+				t.Fatalf("%s stream replayed %d frames %+v, want the %d missed", st.name, len(got), got, len(missed))
+			}
+			for j, f := range got {
+				mustBeMessage(t, f, missed[j])
 			}
 		}
 	})
@@ -291,22 +311,22 @@ func TestNginx(t *testing.T) {
 		a.Kill()
 		// Round robin sends every other new request to the dead replica:
 		// nginx must move each one on to b.
-		var streams []*e2e.Stream
-		for range 4 {
-			s := alice.OpenStream(t, room.ID, "", nil)
+		var open []*e2e.Stream
+		for n := range 4 {
+			s := alice.OpenStream(t, streams[n%2].roomID(room), "", nil)
 			s.UntilReady(t, 10*time.Second)
-			streams = append(streams, s)
+			open = append(open, s)
 		}
 		for i := range 4 {
 			if resp := alice.Do(t, http.MethodGet, "/v1/me", nil); resp.Status != http.StatusOK {
 				t.Fatalf("GET /v1/me through nginx with a down: %d %s", resp.Status, resp.Body)
 			}
 			m, posted := mustPost(t, alice, room.ID, fmt.Sprintf("with a down %d", i))
-			for _, s := range streams {
+			for _, s := range open {
 				mustDeliverWithin(t, s, m, posted)
 			}
 		}
-		for _, s := range streams {
+		for _, s := range open {
 			s.Close()
 		}
 	})
