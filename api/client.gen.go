@@ -620,11 +620,6 @@ type RoomUpdated struct {
 	// Id Examples: 0b9a3c1e-5d2f-4a8b-9c7d-1e2f3a4b5c6d
 	Id openapi_types.UUID `json:"id"`
 
-	// LastReadSeq The caller's read marker (members only; absent in stream data).
-	//
-	// Examples: 40
-	LastReadSeq *int64 `json:"last_read_seq,omitempty"`
-
 	// LastSeq The seq of the room's latest event.
 	//
 	// Examples: 42
@@ -649,11 +644,6 @@ type RoomUpdated struct {
 
 	// Topic Examples: Anything goes
 	Topic string `json:"topic"`
-
-	// UnreadCount Messages after the caller's marker that are neither theirs nor deleted (members only; absent in stream data).
-	//
-	// Examples: 2
-	UnreadCount *int64 `json:"unread_count,omitempty"`
 
 	// Visibility Examples: public
 	Visibility RoomUpdatedVisibility `json:"visibility"`

@@ -204,9 +204,17 @@ func (s *Server) streamSchema(events []streamEvent, id *huma.Schema) *huma.Schem
 	reg := s.api.OpenAPI().Components.Schemas
 	var frames []*huma.Schema
 	for _, e := range events {
+		data := reg.Schema(reflect.TypeOf(e.data), true, e.name)
+		if e.name == "room.updated" {
+			// Stream data is shared by every viewer: no read state.
+			if sch := reg.SchemaFromRef(data.Ref); sch != nil {
+				delete(sch.Properties, "last_read_seq")
+				delete(sch.Properties, "unread_count")
+			}
+		}
 		props := map[string]*huma.Schema{
 			"event": {Type: huma.TypeString, Description: "The event name.", Enum: []any{e.name}},
-			"data":  reg.Schema(reflect.TypeOf(e.data), true, e.name),
+			"data":  data,
 		}
 		required := []string{"data"}
 		if e.name != "ready" && e.name != "reauth" {
