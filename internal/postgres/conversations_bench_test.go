@@ -29,13 +29,15 @@ func (f *eventFixture) MustSeedMessages(tb testing.TB, roomID, authorID string, 
 		SELECT gen_random_uuid(), r.id, r.last_seq + i, r.message_count + i, $3, 'seeded message number ' || i,
 			sha256(convert_to('seeded message number ' || i, 'UTF8')), now()
 		FROM rooms r, generate_series(1, $2::int) i WHERE r.id = $1`, []any{roomID, n, authorID}},
-		{`INSERT INTO room_events (room_id, seq, type, data, subject_id, created_at, message_id)
+		{`INSERT INTO room_events (room_id, seq, type, data, subject_id, created_at, message_id, hx)
 		SELECT m.room_id, m.seq, 'message', json_build_object('id', m.id, 'room_id', m.room_id, 'seq', m.seq,
 			'author', json_build_object('id', u.id, 'username', u.username, 'display_name', u.display_name),
-			'body', m.body, 'created_at', m.created_at, 'reactions', '[]'::json)::text, m.author_id, m.created_at, m.id
+			'body', m.body, 'created_at', m.created_at, 'reactions', '[]'::json)::text, m.author_id, m.created_at, m.id,
+			pg_current_xact_id()
 		FROM messages m JOIN users u ON u.id = m.author_id
 		WHERE m.room_id = $1 AND m.seq > (SELECT last_seq FROM rooms WHERE id = $1)`, []any{roomID}},
-		{`UPDATE rooms SET last_seq = last_seq + $2::int, message_count = message_count + $2::int WHERE id = $1`, []any{roomID, n}},
+		{`UPDATE rooms SET last_seq = last_seq + $2::int, message_count = message_count + $2::int,
+			last_hx = greatest(last_hx, pg_current_xact_id()) WHERE id = $1`, []any{roomID, n}},
 	} {
 		if _, err := tx.Exec(ctx, st.sql, st.args...); err != nil {
 			tb.Fatalf("seed messages: %v", err)
