@@ -23,6 +23,7 @@ import (
 	"github.com/parley-chat/parley/internal/chat"
 	"github.com/parley-chat/parley/internal/httpapi"
 	"github.com/parley-chat/parley/internal/localpg"
+	"github.com/parley-chat/parley/internal/metrics"
 	"github.com/parley-chat/parley/internal/postgres"
 	"github.com/parley-chat/parley/internal/stream"
 )
@@ -50,6 +51,7 @@ type Main struct {
 	http    *http.Server
 	served  chan error
 
+	metrics      *metrics.Metrics
 	hub          *stream.Hub
 	listener     *postgres.Listener
 	stopListener context.CancelFunc
@@ -88,6 +90,14 @@ func (m *Main) Open(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	m.metrics = metrics.New(metrics.Sources{
+		Hub: func() (int, int) {
+			st := m.hub.Stats()
+			return st.Rooms, st.Subscribers
+		},
+		ListenerConnected: func() bool { return m.listener.Connected() },
+		Pool:              func() metrics.PoolStat { return m.pool.Stat() },
+	})
 	if err := m.startListener(ctx, url, db); err != nil {
 		return err
 	}
@@ -106,7 +116,8 @@ func (m *Main) Open(ctx context.Context) error {
 		UserFeeds:   stream.NewUserFeeds(m.hub, db, db, cursors),
 		Cursors:     cursors,
 		Ready:       func(ctx context.Context) error { return m.ready(ctx, db) },
-		Gauges:      m.gauges,
+		Metrics:     m.metrics.Handler(),
+		Observer:    m.metrics,
 		CORSOrigins: m.Config.CORSOrigins,
 		Heartbeat:   m.Config.Heartbeat,
 		Version:     buildVersion(),
@@ -137,8 +148,8 @@ func (m *Main) Open(ctx context.Context) error {
 // startListener starts the hub and the LISTEN loop feeding it, and waits
 // for the first LISTEN so no stream can start before events flow.
 func (m *Main) startListener(ctx context.Context, url string, db *postgres.DB) error {
-	m.hub = stream.NewHub(db, m.Logger, stream.DefaultQueueLen)
-	m.listener = postgres.NewListener(url, m.hub, m.Logger)
+	m.hub = stream.NewHub(db, m.Logger, stream.DefaultQueueLen, stream.WithObserver(m.metrics))
+	m.listener = postgres.NewListener(url, m.hub, m.Logger, postgres.OnReconnect(m.metrics.ListenerReconnected))
 	lctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	m.stopListener = cancel
 	m.listenerDone = make(chan struct{})
@@ -167,22 +178,6 @@ func (m *Main) ready(ctx context.Context, db *postgres.DB) error {
 		return err
 	}
 	return db.Ping(ctx)
-}
-
-// gauges are the replica's values for /metrics.
-func (m *Main) gauges() []httpapi.Gauge {
-	st := m.hub.Stats()
-	connected := 0.0
-	if m.listener.Connected() {
-		connected = 1
-	}
-	ps := m.pool.Stat()
-	return []httpapi.Gauge{
-		{Name: "parley_stream_rooms", Help: "Rooms with at least one live subscriber on this replica.", Value: float64(st.Rooms)},
-		{Name: "parley_stream_subscribers", Help: "Live stream subscribers on this replica.", Value: float64(st.Subscribers)},
-		{Name: "parley_listener_connected", Help: "1 while the LISTEN connection is up.", Value: connected},
-		{Name: "parley_db_connections", Help: "Open database pool connections.", Value: float64(ps.TotalConns())},
-	}
 }
 
 // Addr is the address Parley listens on.

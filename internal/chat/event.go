@@ -2,6 +2,7 @@ package chat
 
 import (
 	"context"
+	"encoding/json"
 	"time"
 )
 
@@ -33,12 +34,57 @@ type Event struct {
 	// author); streams use it to end a removed member's subscription.
 	SubjectID string
 	Data      []byte
+	// CommittedAt is the database's clock as the event was appended, just
+	// before its transaction committed, as the event's announcement carries
+	// it; zero for events read from the log. Delivery lag is measured from
+	// it.
+	CommittedAt time.Time
 }
 
 // Ends reports whether a stream of userID ends after sending e: the room
 // was deleted, or the user left or was removed.
 func (e *Event) Ends(userID string) bool {
 	return e.Type == EventRoomDeleted || (e.Type == EventMemberLeft && e.SubjectID == userID)
+}
+
+// StreamEnd says why a stream ended.
+type StreamEnd string
+
+// Why streams end.
+const (
+	EndSlowConsumer StreamEnd = "slow_consumer" // fell behind: cut off by the hub, or a write timed out
+	EndShutdown     StreamEnd = "shutdown"      // the replica is shutting down
+	EndTokenExpired StreamEnd = "token_expired" // the access token expired (after reauth)
+	EndLeft         StreamEnd = "left"          // the user left the room
+	EndRemoved      StreamEnd = "removed"       // the user was removed from the room
+	EndRoomDeleted  StreamEnd = "room_deleted"  // the room was deleted
+	EndClientGone   StreamEnd = "client_gone"   // the client closed the connection
+)
+
+// Errors a Subscription ends with (see Err).
+var (
+	ErrSlowConsumer = Errorf(EUnavailable, "subscriber fell behind; resume with Last-Event-ID")
+	ErrShutdown     = Errorf(EUnavailable, "server shutting down; reconnect")
+)
+
+// StreamEnds lists every StreamEnd.
+func StreamEnds() []StreamEnd {
+	return []StreamEnd{EndSlowConsumer, EndShutdown, EndTokenExpired, EndLeft, EndRemoved, EndRoomDeleted, EndClientGone}
+}
+
+// EndReason says why a stream that ended after sending e ended (see Ends):
+// the room was deleted, or the user left or was removed.
+func (e *Event) EndReason() StreamEnd {
+	if e.Type == EventRoomDeleted {
+		return EndRoomDeleted
+	}
+	var left struct {
+		Reason LeaveReason `json:"reason"`
+	}
+	if json.Unmarshal(e.Data, &left) == nil && left.Reason == ReasonRemoved {
+		return EndRemoved
+	}
+	return EndLeft
 }
 
 // MemberJoined is the data of a member.joined event.

@@ -18,6 +18,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -376,10 +377,23 @@ func MustRegister(tb testing.TB, base, username string) *Client {
 // http.DefaultClient), which the returned client keeps.
 func MustRegisterClient(tb testing.TB, hc *http.Client, base, username string) *Client {
 	tb.Helper()
-	c := &Client{Base: base, HTTP: hc}
-	resp := c.Do(tb, http.MethodPost, "/v1/auth/register", map[string]string{"username": username, "password": "password-" + username})
-	if resp.Status != http.StatusCreated {
-		tb.Fatalf("register %s: %d %s", username, resp.Status, resp.Body)
+	return mustSession(tb, &Client{Base: base, HTTP: hc}, "register", username, http.StatusCreated)
+}
+
+// MustLogin logs in a user registered by MustRegister and returns a client
+// holding the new token.
+func MustLogin(tb testing.TB, base, username string) *Client {
+	tb.Helper()
+	return mustSession(tb, &Client{Base: base}, "login", username, http.StatusOK)
+}
+
+// mustSession registers or logs in (op) username with MustRegister's
+// password and keeps the session in c.
+func mustSession(tb testing.TB, c *Client, op, username string, want int) *Client {
+	tb.Helper()
+	resp := c.Do(tb, http.MethodPost, "/v1/auth/"+op, map[string]string{"username": username, "password": "password-" + username})
+	if resp.Status != want {
+		tb.Fatalf("%s %s: %d %s", op, username, resp.Status, resp.Body)
 	}
 	resp.JSON(tb, &c.Session)
 	c.Token = c.Session.AccessToken
@@ -418,7 +432,9 @@ func (c *Client) MustPost(tb testing.TB, roomID, body string) chat.Message {
 	return m
 }
 
-// Metrics reads the replica's /metrics gauges.
+// Metrics reads the replica's /metrics: each sample's value by its series
+// as the text format prints it, e.g.
+// parley_http_requests_total{operation="register",status="201"}.
 func (r *Replica) Metrics(tb testing.TB) map[string]float64 {
 	tb.Helper()
 	resp, err := r.HTTP.Get(r.URL + "/metrics")
@@ -426,6 +442,9 @@ func (r *Replica) Metrics(tb testing.TB) map[string]float64 {
 		tb.Fatalf("metrics: %v", err)
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		tb.Fatalf("metrics: status %d", resp.StatusCode)
+	}
 	out := map[string]float64{}
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() {
@@ -433,11 +452,20 @@ func (r *Replica) Metrics(tb testing.TB) map[string]float64 {
 		if line == "" || strings.HasPrefix(line, "#") {
 			continue
 		}
-		var name string
-		var v float64
-		if _, err := fmt.Sscanf(line, "%s %g", &name, &v); err == nil {
-			out[name] = v
+		// Parley's label values hold no spaces, so the value is what
+		// follows the last one.
+		i := strings.LastIndexByte(line, ' ')
+		if i < 0 {
+			tb.Fatalf("metrics: bad sample line %q", line)
 		}
+		v, err := strconv.ParseFloat(line[i+1:], 64)
+		if err != nil {
+			tb.Fatalf("metrics: bad sample line %q: %v", line, err)
+		}
+		out[line[:i]] = v
+	}
+	if err := sc.Err(); err != nil {
+		tb.Fatalf("metrics: %v", err)
 	}
 	return out
 }
@@ -453,6 +481,24 @@ func FreeAddr(tb testing.TB) string {
 	}
 	defer ln.Close()
 	return ln.Addr().String()
+}
+
+// WaitMetric polls /metrics until series has the value want, failing after
+// d: counters move just after the work they count, so a client can see the
+// work done a moment before the figure.
+func (r *Replica) WaitMetric(tb testing.TB, series string, want float64, d time.Duration) map[string]float64 {
+	tb.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		m := r.Metrics(tb)
+		if v, ok := m[series]; ok && v == want {
+			return m
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("%s = %v after %s, want %v", series, m[series], d, want)
+		}
+		time.Sleep(20 * time.Millisecond) // poll /metrics
+	}
 }
 
 // PrivateServer is a Postgres server of a test's own, which the test may

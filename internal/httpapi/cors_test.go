@@ -3,6 +3,7 @@ package httpapi
 import (
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 )
 
@@ -23,7 +24,10 @@ func TestCORS(t *testing.T) {
 		{"NoOrigin", []string{"https://app.example"}, http.MethodGet, "", false, http.StatusTeapot, ""},
 		{"Any", []string{"*"}, http.MethodGet, "https://x.example", false, http.StatusTeapot, "https://x.example"},
 		{"Preflight", []string{"https://app.example"}, http.MethodOptions, "https://app.example", true, http.StatusNoContent, "https://app.example"},
-		{"PreflightOtherOrigin", []string{"https://app.example"}, http.MethodOptions, "https://evil.example", true, http.StatusTeapot, ""},
+		// Refused preflights answer 204 without CORS headers, as the
+		// contract says, never a 405.
+		{"PreflightOtherOrigin", []string{"https://app.example"}, http.MethodOptions, "https://evil.example", true, http.StatusNoContent, ""},
+		{"PreflightNoneConfigured", nil, http.MethodOptions, "https://app.example", true, http.StatusNoContent, ""},
 		{"PlainOptions", []string{"https://app.example"}, http.MethodOptions, "https://app.example", false, http.StatusTeapot, "https://app.example"},
 	}
 	for _, tt := range tests {
@@ -46,6 +50,13 @@ func TestCORS(t *testing.T) {
 			}
 			if tt.preflight && tt.wantAllow != "" && rec.Header().Get("Access-Control-Allow-Headers") == "" {
 				t.Fatal("preflight without Allow-Headers")
+			}
+			if tt.wantAllow == "" {
+				for name := range rec.Header() {
+					if strings.HasPrefix(name, "Access-Control-") {
+						t.Errorf("%s set for an origin that is not allowed", name)
+					}
+				}
 			}
 		})
 	}

@@ -5,10 +5,8 @@ import (
 	"context"
 	"errors"
 	"io"
-	"log/slog"
 	"net/http"
 	"strings"
-	"time"
 	"unicode/utf8"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -196,45 +194,3 @@ func hexRune(b []byte, i int) (rune, bool) {
 	}
 	return r, true
 }
-
-// accessLog logs each finished request: method, path (never the query,
-// which may hold an access token), status and duration.
-func (s *Server) accessLog(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
-		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
-		next.ServeHTTP(sw, r)
-		level := slog.LevelInfo
-		switch r.URL.Path {
-		case "/healthz", "/readyz", "/metrics":
-			level = slog.LevelDebug // probes and scrapes would drown the log
-		}
-		s.log.LogAttrs(r.Context(), level, "request",
-			slog.String("method", r.Method),
-			slog.String("path", r.URL.Path),
-			slog.Int("status", sw.status),
-			slog.Duration("duration", time.Since(start)))
-	})
-}
-
-// statusWriter records the status; Unwrap lets http.ResponseController
-// (and so Huma and the streams) flush and set deadlines through it.
-type statusWriter struct {
-	http.ResponseWriter
-	status  int
-	written bool
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	if !w.written {
-		w.status, w.written = code, true
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusWriter) Write(b []byte) (int, error) {
-	w.written = true
-	return w.ResponseWriter.Write(b)
-}
-
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

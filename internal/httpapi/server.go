@@ -7,12 +7,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
 	"net/http"
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
-	"github.com/danielgtaylor/huma/v2/adapters/humago"
 
 	"github.com/parley-chat/parley/internal/chat"
 )
@@ -39,8 +39,10 @@ type Options struct {
 	// CORSOrigins are the browser origins allowed to call the API ("*":
 	// any); none by default.
 	CORSOrigins []string
-	// Gauges adds the replica's own values to /metrics.
-	Gauges    func() []Gauge
+	// Metrics serves /metrics (404 when nil).
+	Metrics http.Handler
+	// Observer hears about requests and streams, for metrics.
+	Observer  Observer
 	Heartbeat time.Duration
 	// Version is the build's version, shown by /healthz.
 	Version string
@@ -57,15 +59,19 @@ type Server struct {
 
 // New builds the API and registers every operation.
 func New(opts Options) *Server {
-	s := &Server{Options: opts, log: opts.Logger}
-	if s.log == nil {
-		s.log = slog.New(slog.DiscardHandler)
+	s := &Server{Options: opts}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	s.log = slog.New(requestIDHandler{opts.Logger.Handler()})
+	if s.Observer == nil {
+		s.Observer = nopObserver{}
 	}
 	if s.Heartbeat <= 0 {
 		s.Heartbeat = 15 * time.Second
 	}
-	mux := http.NewServeMux()
-	s.api = humago.New(mux, apiConfig())
+	rt := newRouter()
+	s.api = huma.NewAPI(apiConfig(), rt)
 	s.api.UseMiddleware(s.authenticate)
 	s.registerAccounts()
 	s.registerRooms()
@@ -73,11 +79,14 @@ func New(opts Options) *Server {
 	s.registerConversations()
 	s.registerStream()
 	s.registerUserStream()
-	mux.HandleFunc("GET /healthz", s.healthz)
-	mux.HandleFunc("GET /readyz", s.readyz)
-	mux.HandleFunc("GET /metrics", s.metrics)
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { notFoundOrNotAllowed(mux, w, r) })
-	s.handler = s.accessLog(s.recoverer(cors(opts.CORSOrigins, checkBody(refuseDotKeys(mux)))))
+	rt.handle("GET /healthz", routeHealthz, s.healthz)
+	rt.handle("GET /readyz", routeReadyz, s.readyz)
+	if s.Metrics != nil {
+		rt.handle("GET /metrics", routeMetrics, s.Metrics.ServeHTTP)
+	}
+	rt.handle("GET /{$}", routeRoot, root)
+	rt.handle("/", routeUnmatched, func(w http.ResponseWriter, r *http.Request) { notFoundOrNotAllowed(rt.mux, w, r) })
+	s.handler = s.requests(s.recoverer(cors(opts.CORSOrigins, refuseDotKeys(rt))))
 	return s
 }
 
@@ -123,6 +132,15 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	w.WriteHeader(http.StatusOK)
+}
+
+// root answers GET / with where to go next: the API is described at
+// /docs (for people) and /openapi.yaml (for generators), and serves no
+// pages of its own. The Link header says the same for tools (RFC 8631).
+func root(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Link", `</docs>; rel="service-doc", </openapi.yaml>; rel="service-desc"`)
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = io.WriteString(w, `{"name":"Parley","docs":"/docs","openapi":"/openapi.yaml","api":"/v1"}`+"\n")
 }
 
 // chatMessage is the client-safe text of err.

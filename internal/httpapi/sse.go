@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -37,12 +38,63 @@ type sseStream struct {
 	w      http.ResponseWriter
 	rc     *http.ResponseController
 	buf    bytes.Buffer
+	sub    ender
 	done   <-chan struct{} // the subscription ended (shutdown, cut off)
 	expiry *time.Timer
+	// end is why the stream ended, once it has; the first reason found
+	// wins.
+	end chat.StreamEnd
 }
 
-func newSSEStream(s *Server, w http.ResponseWriter, done <-chan struct{}) sseStream {
-	return sseStream{srv: s, w: w, rc: http.NewResponseController(w), done: done}
+// ender is what a stream's subscription (a room's, or a user's feed) says
+// about its end.
+type ender interface {
+	Done() <-chan struct{}
+	Err() error
+}
+
+func newSSEStream(s *Server, w http.ResponseWriter, sub ender) sseStream {
+	return sseStream{srv: s, w: w, rc: http.NewResponseController(w), sub: sub, done: sub.Done()}
+}
+
+// ended records why the stream ends, unless a reason was found first.
+func (st *sseStream) ended(why chat.StreamEnd) {
+	if st.end == "" {
+		st.end = why
+	}
+}
+
+// subscriptionEnded records why the hub ended the subscription.
+func (st *sseStream) subscriptionEnded() {
+	switch err := st.sub.Err(); {
+	case errors.Is(err, chat.ErrSlowConsumer):
+		st.ended(chat.EndSlowConsumer)
+	case errors.Is(err, chat.ErrShutdown):
+		st.ended(chat.EndShutdown)
+	}
+}
+
+// writeFailed records why a write failed: a client that stopped reading
+// let the write deadline pass (it fell behind); any other failure is a
+// connection the client closed.
+func (st *sseStream) writeFailed(err error) {
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		st.ended(chat.EndSlowConsumer)
+		return
+	}
+	st.ended(chat.EndClientGone)
+}
+
+// finish hands why the stream ended to the request's log line and the
+// metrics. A stream that failed on a database error has no reason among
+// the contract's; its warning was logged.
+func (st *sseStream) finish(ctx context.Context) {
+	if st.end == "" && ctx.Err() != nil {
+		st.ended(chat.EndClientGone)
+	}
+	if info := requestInfoOf(ctx); info != nil {
+		info.streamEnd = st.end
+	}
 }
 
 // begin arms the expiry timer, which the caller stops, and sends the
@@ -71,12 +123,12 @@ func (st *sseStream) ready(data []byte) error {
 // bytes. Data is JSON, which never holds a raw newline, so a body cannot
 // inject frames.
 func (st *sseStream) frame(id string, ev *chat.Event) error {
+	// Every durable event names its type, message included (contract
+	// v1.1), so each frame schema can require event.
 	st.buf.WriteString("id: ")
 	st.buf.WriteString(id)
-	if ev.Type != chat.EventMessage {
-		st.buf.WriteString("\nevent: ")
-		st.buf.WriteString(string(ev.Type))
-	}
+	st.buf.WriteString("\nevent: ")
+	st.buf.WriteString(string(ev.Type))
 	st.buf.WriteString("\ndata: ")
 	st.buf.Write(ev.Data)
 	st.buf.WriteString("\n\n")
@@ -116,8 +168,10 @@ func (st *sseStream) live(ctx context.Context, h liveHooks) {
 		var err error
 		select {
 		case <-ctx.Done():
+			st.ended(chat.EndClientGone)
 			return
 		case <-st.done:
+			st.subscriptionEnded()
 			return
 		case <-st.expiry.C:
 			st.reauth()
@@ -158,8 +212,10 @@ func (st *sseStream) handleQueued(ev *chat.Event, h liveHooks) error {
 func (st *sseStream) check(ctx context.Context) error {
 	select {
 	case <-ctx.Done():
+		st.ended(chat.EndClientGone)
 		return errStreamEnd
 	case <-st.done:
+		st.subscriptionEnded()
 		return errStreamEnd
 	case <-st.expiry.C:
 		st.reauth()
@@ -170,6 +226,7 @@ func (st *sseStream) check(ctx context.Context) error {
 }
 
 func (st *sseStream) reauth() {
+	st.ended(chat.EndTokenExpired)
 	st.buf.WriteString("event: reauth\ndata: {\"reason\":\"token_expired\"}\n\n")
 	_ = st.flush()
 }
@@ -181,10 +238,12 @@ func (st *sseStream) flush() error {
 	}
 	_ = st.rc.SetWriteDeadline(time.Now().Add(writeTimeout))
 	if _, err := st.w.Write(st.buf.Bytes()); err != nil {
+		st.writeFailed(err)
 		return err
 	}
 	st.buf.Reset()
 	if err := st.rc.Flush(); err != nil {
+		st.writeFailed(err)
 		return err
 	}
 	// Clear the deadline while idle: over HTTP/2 a passed deadline resets

@@ -58,7 +58,7 @@ type streamEvent struct {
 
 // streamEvents are the room stream's events.
 var streamEvents = []streamEvent{
-	{"message", chat.Message{}, "A message was posted (sent without an event: line; it is SSE's default type)."},
+	{"message", chat.Message{}, "A message was posted. Sent with `event: message` (SSE's default type, so EventSource's onmessage fires for it)."},
 	{"member.joined", chat.MemberJoined{}, "A user joined or was added."},
 	{"member.left", chat.MemberLeft{}, "A user left or was removed; a removed user's own stream ends after it."},
 	{"room.updated", chat.RoomUpdated{}, "The room's name or topic changed."},
@@ -107,10 +107,11 @@ func (s *Server) registerStream() {
 				s.log.Error("stream: body writer is not an http.ResponseWriter")
 				return
 			}
-			st := &roomStream{sseStream: newSSEStream(s, w, sub.Done()), sub: sub,
+			st := &roomStream{sseStream: newSSEStream(s, w, sub), sub: sub,
 				roomID: in.RoomID, userID: p.UserID, memberAt: lastSeq, lastSent: after}
 			startSSE(hctx)
 			st.run(hctx.Context(), p.ExpiresAt)
+			st.finish(hctx.Context())
 		}}, nil
 	})
 }
@@ -151,6 +152,9 @@ func (st *roomStream) replay(ctx context.Context) error {
 		}
 		evs, err := st.srv.Events.ReadEvents(ctx, st.roomID, st.lastSent, replayPage)
 		if err != nil {
+			if ctx.Err() != nil {
+				return err // the client went away (finish records it)
+			}
 			st.srv.log.WarnContext(ctx, "replay room events", "room_id", st.roomID, "err", err)
 			return err
 		}
@@ -180,6 +184,7 @@ func (st *roomStream) write(ev *chat.Event) error {
 		return err
 	}
 	if ev.Seq > st.memberAt && ev.Ends(st.userID) {
+		st.ended(ev.EndReason())
 		_ = st.flush()
 		return errStreamEnd
 	}
@@ -216,13 +221,10 @@ func (s *Server) streamSchema(events []streamEvent, id *huma.Schema) *huma.Schem
 			"event": {Type: huma.TypeString, Description: "The event name.", Enum: []any{e.name}},
 			"data":  data,
 		}
-		required := []string{"data"}
+		required := []string{"event", "data"}
 		if e.name != "ready" && e.name != "reauth" {
 			props["id"] = id
 			required = append(required, "id")
-		}
-		if e.name != "message" {
-			required = append(required, "event")
 		}
 		frames = append(frames, &huma.Schema{Title: "Event " + e.name, Description: e.doc, Type: huma.TypeObject, Properties: props, Required: required})
 	}

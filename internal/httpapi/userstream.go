@@ -86,9 +86,10 @@ func (s *Server) registerUserStream() {
 				s.log.Error("stream: body writer is not an http.ResponseWriter")
 				return
 			}
-			st.sseStream = newSSEStream(s, w, feed.Done())
+			st.sseStream = newSSEStream(s, w, feed)
 			startSSE(hctx)
 			st.run(hctx.Context(), p.ExpiresAt, cur)
+			st.finish(hctx.Context())
 		}}, nil
 	})
 }

@@ -33,6 +33,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/parley-chat/parley/internal/logs"
 )
 
 // ErrNotInstalled is returned by Start when no Postgres server binaries are
@@ -452,7 +454,7 @@ func (c *Cluster) initdb(ctx context.Context) error {
 	if err := os.Rename(tmp, c.pgdata); err != nil {
 		return fmt.Errorf("move new cluster in place: %w", err)
 	}
-	c.logger.Info("postgres cluster initialised", "data_dir", c.pgdata, "bin", c.bin, "duration", time.Since(start).Round(time.Millisecond))
+	c.logger.Info("postgres cluster initialised", "data_dir", c.pgdata, "bin", c.bin, logs.Millis("duration", time.Since(start)))
 	return nil
 }
 
@@ -503,7 +505,7 @@ func (c *Cluster) start(ctx context.Context) error {
 		return fmt.Errorf("start postgres: %w%s", err, c.logTail())
 	}
 	c.owned = true
-	c.logger.Info("postgres started", "data_dir", c.pgdata, "socket_dir", c.sockDir, "log", c.logFile(), "duration", time.Since(start).Round(time.Millisecond))
+	c.logger.Info("postgres started", "data_dir", c.pgdata, "socket_dir", c.sockDir, "log", c.logFile(), logs.Millis("duration", time.Since(start)))
 	return nil
 }
 

@@ -33,6 +33,7 @@ import (
 
 	"github.com/parley-chat/parley/db"
 	"github.com/parley-chat/parley/internal/localpg"
+	"github.com/parley-chat/parley/internal/logs"
 	"github.com/parley-chat/parley/internal/postgres"
 )
 
@@ -280,7 +281,7 @@ func createTemplate(ctx context.Context, admin *pgxpool.Pool, serverURL, name st
 	if err := retryInUse(ctx, func() error { _, err := conn.Exec(ctx, rename); return err }); err != nil {
 		return fmt.Errorf("rename template: %w", err)
 	}
-	logger.Debug("template database created", "name", name, "duration", time.Since(start))
+	logger.Debug("template database created", "name", name, logs.Millis("duration", time.Since(start)))
 	return nil
 }
 

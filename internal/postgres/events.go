@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -21,23 +22,38 @@ const NotifyChannel = "parley_events"
 // larger events are announced by reference and read from the log.
 const maxInlinePayload = 7900
 
-// EncodeNotification is the NOTIFY payload for ev: a header line
-// "room_id seq type subject_id" and, when it fits, the event's data after a
-// newline. Without data it is a reference to the log.
-func EncodeNotification(ev chat.Event) string {
-	head := ev.RoomID + " " + strconv.FormatInt(ev.Seq, 10) + " " + string(ev.Type) + " " + ev.SubjectID
-	if len(head)+1+len(ev.Data) > maxInlinePayload {
-		return head
+// committedWidth is the most digits committed_us takes (until the year 2286).
+const committedWidth = 16
+
+// A NOTIFY payload is a header line "room_id seq type subject_id
+// committed_us" and, when it fits, the event's data after a newline; without
+// data it is a reference to the log. committed_us is the database's clock,
+// in microseconds since the Unix epoch, as the event was appended (appendSQL
+// writes it), so delivery lag is measured from one clock, the database's.
+
+// notifyParts are ev's payload before and after committed_us.
+func notifyParts(ev chat.Event) (head, tail string) {
+	head = ev.RoomID + " " + strconv.FormatInt(ev.Seq, 10) + " " + string(ev.Type) + " " + ev.SubjectID + " "
+	if len(head)+committedWidth+1+len(ev.Data) > maxInlinePayload {
+		return head, ""
 	}
-	return head + "\n" + string(ev.Data)
+	return head, "\n" + string(ev.Data)
 }
 
-// DecodeNotification parses a payload made by EncodeNotification; inline
-// reports whether it carried the data.
+// EncodeNotification is the payload announcing ev, with ev.CommittedAt as
+// committed_us; appendSQL builds the same with the database's clock.
+func EncodeNotification(ev chat.Event) string {
+	head, tail := notifyParts(ev)
+	return head + strconv.FormatInt(ev.CommittedAt.UnixMicro(), 10) + tail
+}
+
+// DecodeNotification parses an announcement; inline reports whether it
+// carried the data. A header without committed_us (from a replica older
+// than it) leaves CommittedAt zero.
 func DecodeNotification(payload string) (ev chat.Event, inline bool, err error) {
 	head, data, inline := bytes.Cut([]byte(payload), []byte("\n"))
 	fields := bytes.Split(head, []byte(" "))
-	if len(fields) != 4 {
+	if len(fields) != 4 && len(fields) != 5 {
 		return chat.Event{}, false, fmt.Errorf("decode notification: %d header fields", len(fields))
 	}
 	seq, err := strconv.ParseInt(string(fields[1]), 10, 64)
@@ -45,6 +61,13 @@ func DecodeNotification(payload string) (ev chat.Event, inline bool, err error) 
 		return chat.Event{}, false, fmt.Errorf("decode notification: bad seq %q", fields[1])
 	}
 	ev = chat.Event{RoomID: string(fields[0]), Seq: seq, Type: chat.EventType(fields[2]), SubjectID: string(fields[3])}
+	if len(fields) == 5 {
+		us, err := strconv.ParseInt(string(fields[4]), 10, 64)
+		if err != nil || us <= 0 {
+			return chat.Event{}, false, fmt.Errorf("decode notification: bad committed_us %q", fields[4])
+		}
+		ev.CommittedAt = time.UnixMicro(us)
+	}
 	if inline {
 		ev.Data = data
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/parley-chat/parley/internal/chat"
+	"github.com/parley-chat/parley/internal/logs"
 )
 
 // ListenerAppName is the application_name of LISTEN connections, so
@@ -27,11 +28,25 @@ type Listener struct {
 	logger    *slog.Logger
 	connected atomic.Bool
 	conn      atomic.Pointer[pgx.Conn]
+	// reconnected is called each time LISTEN is back in place after the
+	// connection dropped.
+	reconnected func()
 }
 
+// ListenerOption configures a Listener.
+type ListenerOption func(*Listener)
+
+// OnReconnect has the listener call fn (for metrics) each time it is
+// listening again after its connection dropped.
+func OnReconnect(fn func()) ListenerOption { return func(l *Listener) { l.reconnected = fn } }
+
 // NewListener returns a listener for the database at url.
-func NewListener(url string, sink chat.EventSink, logger *slog.Logger) *Listener {
-	return &Listener{url: url, sink: sink, logger: logger}
+func NewListener(url string, sink chat.EventSink, logger *slog.Logger, opts ...ListenerOption) *Listener {
+	l := &Listener{url: url, sink: sink, logger: logger, reconnected: func() {}}
+	for _, o := range opts {
+		o(l)
+	}
+	return l
 }
 
 // Connected reports whether the LISTEN connection is up.
@@ -61,7 +76,7 @@ func (l *Listener) Run(ctx context.Context, ready chan<- struct{}) {
 		if ctx.Err() != nil {
 			return
 		}
-		l.logger.Warn("listener disconnected; reconnecting", "err", err, "backoff", backoff)
+		l.logger.Warn("listener disconnected; reconnecting", "err", err, logs.Millis("backoff", backoff))
 		select {
 		case <-ctx.Done():
 			return
@@ -100,6 +115,7 @@ func (l *Listener) session(ctx context.Context, resync bool, up func()) error {
 	l.logger.Info("listener connected", "backend_pid", conn.PgConn().PID())
 	up()
 	if resync {
+		l.reconnected()
 		l.sink.Resync(ctx)
 	}
 	pending := false

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -154,7 +155,8 @@ func TestListener(t *testing.T) {
 		default:
 		}
 	}}
-	l = postgres.NewListener(f.url, sink, logger)
+	var reconnects atomic.Int32
+	l = postgres.NewListener(f.url, sink, logger, postgres.OnReconnect(func() { reconnects.Add(1) }))
 
 	ctx, cancel := context.WithCancel(context.Background())
 	ready, stopped := make(chan struct{}), make(chan struct{})
@@ -182,6 +184,7 @@ func TestListener(t *testing.T) {
 		const perWriter = 15
 		big := strings.Repeat("😀", chat.BodyMax) // 16,000 bytes
 		rooms := []string{f.MustRoom(t), f.MustRoom(t)}
+		start := time.Now()
 		var wg sync.WaitGroup
 		for _, roomID := range rooms {
 			for w := range 2 {
@@ -210,6 +213,10 @@ func TestListener(t *testing.T) {
 				t.Fatalf("room %s: got seq %d, want %d", ev.RoomID, ev.Seq, next[ev.RoomID])
 			}
 			next[ev.RoomID]++
+			// The database runs on this machine, so its clock is ours.
+			if ev.Seq > 1 && (ev.CommittedAt.Before(start.Add(-time.Second)) || ev.CommittedAt.After(time.Now().Add(time.Second))) {
+				t.Errorf("seq %d: CommittedAt %v, not between the first post (%v) and now", ev.Seq, ev.CommittedAt, start)
+			}
 		}
 		for _, roomID := range rooms {
 			logged, err := f.db.ReadEvents(t.Context(), roomID, 0, int(last))
@@ -242,7 +249,7 @@ func TestListener(t *testing.T) {
 	t.Run("LargestInlinePayload", func(t *testing.T) {
 		// Postgres takes the largest payload EncodeNotification makes
 		// inline, and the listener hands its data over unchanged.
-		ev := chat.Event{RoomID: uuid.NewString(), Seq: 7, Type: chat.EventMessage, SubjectID: f.user}
+		ev := chat.Event{RoomID: uuid.NewString(), Seq: 7, Type: chat.EventMessage, SubjectID: f.user, CommittedAt: time.Now()}
 		ev.Data = bytes.Repeat([]byte("é"), (7900-len(postgres.EncodeNotification(ev)))/2)
 		payload := postgres.EncodeNotification(ev)
 		if _, inline, _ := postgres.DecodeNotification(payload); !inline || len(payload) < 7899 {
@@ -264,6 +271,9 @@ func TestListener(t *testing.T) {
 		case st := <-resynced:
 			t.Fatalf("Resync called without a reconnect (%+v)", st)
 		default:
+		}
+		if n := reconnects.Load(); n != 0 {
+			t.Fatalf("%d reconnects counted before any drop", n)
 		}
 		old := l.Backend()
 		var terminated bool
@@ -293,6 +303,9 @@ func TestListener(t *testing.T) {
 		if !st.connected || st.backend == 0 || st.backend == old || st.ready != nil {
 			t.Errorf("at resync: Connected() = %v, Backend() = %d (was %d), Ready() = %v", st.connected, st.backend, old, st.ready)
 		}
+		if n := reconnects.Load(); n != 1 {
+			t.Errorf("%d reconnects counted, want 1", n)
+		}
 		seq := f.MustPost(t, roomID, "after reconnect")
 		if ev := receiveEvents(t, sink, 1)[0]; ev.RoomID != roomID || ev.Seq != seq {
 			t.Errorf("after reconnect got seq %d, want %d (seq %d was committed while down)", ev.Seq, seq, lost)
@@ -315,8 +328,9 @@ func TestListener(t *testing.T) {
 func TestNotification(t *testing.T) {
 	room := uuid.NewString()
 	user := uuid.NewString()
+	at := time.Now().Truncate(time.Microsecond)
 	ev := func(data []byte) chat.Event {
-		return chat.Event{RoomID: room, Seq: 42, Type: chat.EventMessage, SubjectID: user, Data: data}
+		return chat.Event{RoomID: room, Seq: 42, Type: chat.EventMessage, SubjectID: user, Data: data, CommittedAt: at}
 	}
 	// The header of ev(...) and the newline before the data.
 	overhead := len(postgres.EncodeNotification(ev(nil)))
@@ -328,7 +342,7 @@ func TestNotification(t *testing.T) {
 		inline bool
 	}{
 		{"Inline", ev([]byte(`{"body":"hi"}`)), true},
-		{"NoSubject", chat.Event{RoomID: room, Seq: 1, Type: chat.EventRoomDeleted, Data: []byte(`{"seq":1}`)}, true},
+		{"NoSubject", chat.Event{RoomID: room, Seq: 1, Type: chat.EventRoomDeleted, Data: []byte(`{"seq":1}`), CommittedAt: at}, true},
 		{"EmptyData", ev([]byte{}), true},
 		{"LargestInline", ev(bytes.Repeat([]byte("x"), limit-overhead)), true},
 		{"SmallestReference", ev(bytes.Repeat([]byte("x"), limit-overhead+1)), false},
@@ -351,18 +365,28 @@ func TestNotification(t *testing.T) {
 			if !tt.inline {
 				want.Data = nil
 			}
-			if got.RoomID != want.RoomID || got.Seq != want.Seq || got.Type != want.Type || got.SubjectID != want.SubjectID ||
+			if got.RoomID != want.RoomID || got.Seq != want.Seq || got.Type != want.Type || got.SubjectID != want.SubjectID || !got.CommittedAt.Equal(want.CommittedAt) ||
 				!bytes.Equal(got.Data, want.Data) || (got.Data == nil) != (want.Data == nil) {
 				t.Errorf("round trip: got %+v, want %+v", got, want)
 			}
 		})
 	}
 
+	t.Run("WithoutCommittedAt", func(t *testing.T) {
+		// As a replica from before committed_us announces events.
+		got, inline, err := postgres.DecodeNotification(room + " 3 message " + user + "\n{}")
+		if err != nil || !inline || got.Seq != 3 || !got.CommittedAt.IsZero() || string(got.Data) != "{}" {
+			t.Errorf("got %+v, %v, %v; want seq 3, inline, zero CommittedAt", got, inline, err)
+		}
+	})
+
 	t.Run("Malformed", func(t *testing.T) {
 		for _, payload := range []string{
 			"",
 			room + " 1 message",
-			room + " 1 message " + user + " extra",
+			room + " 1 message " + user + " 1764590000000000 extra",
+			room + " 1 message " + user + " soon",
+			room + " 1 message " + user + " -5",
 			room + " x message " + user,
 			room + " 0 message " + user,
 			room + " -1 message " + user,

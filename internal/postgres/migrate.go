@@ -15,6 +15,8 @@ import (
 	"github.com/pressly/goose/v3/lock"
 
 	"github.com/parley-chat/parley/db"
+
+	"github.com/parley-chat/parley/internal/logs"
 )
 
 // Migrate applies the pending migrations of db/migrations. Replicas starting
@@ -32,7 +34,7 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, logger *slog.Logger) error
 		return fmt.Errorf("apply migrations: %w", err)
 	}
 	for _, r := range results {
-		logger.Info("migration applied", "version", r.Source.Version, "source", r.Source.Path, "duration", r.Duration)
+		logger.Info("migration applied", "version", r.Source.Version, "source", r.Source.Path, logs.Millis("duration", r.Duration))
 	}
 	version, err := p.GetDBVersion(ctx)
 	if err != nil {
@@ -57,7 +59,7 @@ func MigrateDown(ctx context.Context, pool *pgxpool.Pool, logger *slog.Logger) e
 	if err != nil {
 		return fmt.Errorf("undo migration: %w", err)
 	}
-	logger.Info("migration undone", "version", res.Source.Version, "source", res.Source.Path, "duration", res.Duration)
+	logger.Info("migration undone", "version", res.Source.Version, "source", res.Source.Path, logs.Millis("duration", res.Duration))
 	return nil
 }
 

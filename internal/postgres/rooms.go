@@ -106,8 +106,8 @@ func (db *DB) change(ctx context.Context, userID, roomID string, need chat.Need,
 
 // appendSQL records an event: it stores the room's new counters, inserts
 // the event and announces it with pg_notify, all in one statement, so the
-// announcement goes out exactly when the event commits. Its arguments come
-// from nextEvent.
+// announcement goes out exactly when the event commits, carrying the
+// database's clock (see notifyParts). Its arguments come from nextEvent.
 //
 // It also gives the event its hx, the room's horizon mark (see the 00005
 // migration): the larger of this transaction's id and the room's previous
@@ -119,7 +119,12 @@ const appendSQL = `WITH r AS (
 		INSERT INTO room_events (room_id, seq, type, data, subject_id, client_id, created_at, message_id, hx)
 		SELECT $1::uuid, $2::bigint, $3::text, $4::text, $5::uuid, $6::text, $7::timestamptz, $10::uuid, r.last_hx FROM r
 	)
-	SELECT pg_notify('` + NotifyChannel + `', $9)`
+	` + notifySQL
+
+// notifySQL announces the event appended by appendSQL or appendMessageSQL:
+// the payload's head ($9), the database's clock in microseconds, and its
+// tail ($11) (see notifyParts).
+const notifySQL = `SELECT pg_notify('` + NotifyChannel + `', $9::text || (extract(epoch FROM clock_timestamp()) * 1000000)::bigint::text || $11::text)`
 
 // eventKeys are an event's indexed columns besides its room and seq: the
 // user it is about (a member event's member, the author of a message, who
@@ -138,8 +143,9 @@ func nextEvent(room *chat.Room, typ chat.EventType, keys eventKeys, at time.Time
 		return chat.Event{}, nil, fmt.Errorf("encode %s event: %w", typ, err)
 	}
 	ev := chat.Event{RoomID: room.ID, Seq: room.LastSeq, Type: typ, SubjectID: keys.subjectID, Data: b}
+	head, tail := notifyParts(ev)
 	return ev, []any{room.ID, room.LastSeq, string(typ), string(b), nullable(keys.subjectID), nullable(keys.clientID), at,
-		room.MemberCount, EncodeNotification(ev), nullable(keys.messageID)}, nil
+		room.MemberCount, head, nullable(keys.messageID), tail}, nil
 }
 
 // nullable is s, or NULL when it is empty.

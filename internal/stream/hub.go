@@ -30,10 +30,10 @@ const (
 	readTimeout  = 2 * time.Second
 )
 
-// Errors a subscription ends with.
+// Errors a subscription ends with (chat's, so streams can tell them apart).
 var (
-	ErrSlowConsumer = chat.Errorf(chat.EUnavailable, "subscriber fell behind; resume with Last-Event-ID")
-	ErrShutdown     = chat.Errorf(chat.EUnavailable, "server shutting down; reconnect")
+	ErrSlowConsumer = chat.ErrSlowConsumer
+	ErrShutdown     = chat.ErrShutdown
 )
 
 // Hub fans room events out to this replica's subscribers. Publish and Resync
@@ -43,6 +43,7 @@ type Hub struct {
 	log      chat.EventLog
 	logger   *slog.Logger
 	queueLen int
+	obs      Observer
 
 	mu     sync.Mutex
 	rooms  map[string]*room
@@ -74,13 +75,41 @@ type room struct {
 	subs map[*subscription]int64
 }
 
+// Observer hears what the hub does, for metrics. The hub calls it on the
+// fan-out path, outside its lock, at most twice per announced event, so its
+// methods must be cheap, must not block, and must be safe for concurrent use.
+type Observer interface {
+	// FannedOut counts events queued for subscribers: one per event and
+	// subscriber.
+	FannedOut(deliveries int)
+	// Delivered reports the time from an announced event's commit (by the
+	// database's clock) to the end of its fan-out on this replica; clock
+	// skew can make it negative.
+	Delivered(lag time.Duration)
+}
+
+type nopObserver struct{}
+
+func (nopObserver) FannedOut(int)           {}
+func (nopObserver) Delivered(time.Duration) {}
+
+// Option configures a Hub.
+type Option func(*Hub)
+
+// WithObserver has the hub report its fan-out to o.
+func WithObserver(o Observer) Option { return func(h *Hub) { h.obs = o } }
+
 // NewHub returns a hub reading gaps and references from log.
-func NewHub(log chat.EventLog, logger *slog.Logger, queueLen int) *Hub {
+func NewHub(log chat.EventLog, logger *slog.Logger, queueLen int, opts ...Option) *Hub {
 	if queueLen <= 0 {
 		queueLen = DefaultQueueLen
 	}
-	return &Hub{log: log, logger: logger, queueLen: queueLen, rooms: make(map[string]*room),
+	h := &Hub{log: log, logger: logger, queueLen: queueLen, obs: nopObserver{}, rooms: make(map[string]*room),
 		pending: make(map[string]struct{}), users: make(map[string]map[*subscription]struct{})}
+	for _, o := range opts {
+		o(h)
+	}
+	return h
 }
 
 func (h *Hub) newSubscription(userID string) *subscription {
@@ -150,8 +179,12 @@ func (h *Hub) removeRoomLocked(s *subscription, roomID string) {
 func (h *Hub) Publish(ctx context.Context, ev chat.Event) {
 	h.mu.Lock()
 	r := h.rooms[ev.RoomID]
+	routed := 0
 	if ev.Type == chat.EventMemberJoined && ev.Data != nil {
-		h.routeJoinLocked(r, &ev)
+		routed = h.routeJoinLocked(r, &ev)
+	}
+	if routed > 0 {
+		defer h.obs.FannedOut(routed) // outside the lock: deferred calls run after the unlocks below
 	}
 	if r == nil || (r.known && ev.Seq <= r.lastSeq) {
 		h.mu.Unlock()
@@ -165,11 +198,15 @@ func (h *Hub) Publish(ctx context.Context, ev chat.Event) {
 	}
 	from := r.lastSeq
 	h.mu.Unlock()
+	delivered := true
 	if from == ev.Seq-1 && ev.Data != nil {
 		h.fanOut(ev.RoomID, []*chat.Event{&ev})
-		return
+	} else {
+		delivered = h.catchUp(ctx, ev.RoomID, from, ev.Seq)
 	}
-	h.catchUp(ctx, ev.RoomID, from, ev.Seq)
+	if delivered && !ev.CommittedAt.IsZero() {
+		h.obs.Delivered(time.Since(ev.CommittedAt))
+	}
 }
 
 // routeJoinLocked queues a user's own member.joined for their user streams
@@ -177,7 +214,8 @@ func (h *Hub) Publish(ctx context.Context, ev chat.Event) {
 // subscribe and read the room from the log. A join that is missed here (it
 // came by reference, or while the listener was down) is found by the
 // stream's own re-reads of its memberships (see Resync).
-func (h *Hub) routeJoinLocked(r *room, ev *chat.Event) {
+// It returns how many it queued.
+func (h *Hub) routeJoinLocked(r *room, ev *chat.Event) (queued int) {
 	for s := range h.users[ev.SubjectID] {
 		if r != nil {
 			if _, in := r.subs[s]; in {
@@ -186,10 +224,12 @@ func (h *Hub) routeJoinLocked(r *room, ev *chat.Event) {
 		}
 		select {
 		case s.ch <- ev:
+			queued++
 		default:
 			h.removeLocked(s, ErrSlowConsumer)
 		}
 	}
+	return queued
 }
 
 // Resync catches every subscribed room up from the log: from the last seq
@@ -255,15 +295,15 @@ func (h *Hub) Retry(ctx context.Context) bool {
 }
 
 // catchUp fans out the room's logged events after from, up to until (0: to
-// the end of the log).
-func (h *Hub) catchUp(ctx context.Context, roomID string, from, until int64) {
+// the end of the log). It reports false when a log read failed.
+func (h *Hub) catchUp(ctx context.Context, roomID string, from, until int64) bool {
 	for {
 		limit := readPage
 		if until > 0 && until-from < int64(limit) {
 			limit = int(until - from)
 		}
 		if limit <= 0 {
-			return
+			return true
 		}
 		evs, err := h.readEvents(ctx, roomID, from, limit)
 		if err != nil {
@@ -273,7 +313,7 @@ func (h *Hub) catchUp(ctx context.Context, roomID string, from, until int64) {
 			h.mu.Lock()
 			h.pending[roomID] = struct{}{}
 			h.mu.Unlock()
-			return
+			return false
 		}
 		batch := make([]*chat.Event, len(evs))
 		for i := range evs {
@@ -281,7 +321,7 @@ func (h *Hub) catchUp(ctx context.Context, roomID string, from, until int64) {
 		}
 		h.fanOut(roomID, batch)
 		if len(evs) < limit {
-			return
+			return true
 		}
 		from = evs[len(evs)-1].Seq
 	}
@@ -314,10 +354,19 @@ func (h *Hub) fanOut(roomID string, evs []*chat.Event) {
 		return
 	}
 	h.mu.Lock()
-	defer h.mu.Unlock()
+	n := h.fanOutLocked(roomID, evs)
+	h.mu.Unlock()
+	if n > 0 {
+		h.obs.FannedOut(n)
+	}
+}
+
+// fanOutLocked is fanOut with h.mu held; it returns how many events it
+// queued, counted in a local so the count costs no lock or allocation.
+func (h *Hub) fanOutLocked(roomID string, evs []*chat.Event) (queued int) {
 	r := h.rooms[roomID]
 	if r == nil {
-		return
+		return 0
 	}
 	for _, ev := range evs {
 		if r.known && ev.Seq <= r.lastSeq {
@@ -330,11 +379,13 @@ func (h *Hub) fanOut(roomID string, evs []*chat.Event) {
 			}
 			select {
 			case s.ch <- ev:
+				queued++
 			default:
 				h.removeLocked(s, ErrSlowConsumer)
 			}
 		}
 	}
+	return queued
 }
 
 // removeLocked ends s with err; h.mu is held.

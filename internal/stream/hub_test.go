@@ -638,3 +638,77 @@ func drain(sub chat.Subscription) []*chat.Event {
 		}
 	}
 }
+
+// countingObserver records what the hub reports; the hub calls it from the
+// publishing goroutine only, but it locks so the race detector can judge.
+type countingObserver struct {
+	mu     sync.Mutex
+	queued int
+	lags   []time.Duration
+}
+
+func (o *countingObserver) FannedOut(n int) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.queued += n
+}
+
+func (o *countingObserver) Delivered(lag time.Duration) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.lags = append(o.lags, lag)
+}
+
+func (o *countingObserver) read() (int, []time.Duration) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.queued, append([]time.Duration(nil), o.lags...)
+}
+
+// TestHubObserver: the hub counts one queued event per event and
+// subscriber (skipping what a subscriber already has), and reports one
+// delivery lag per announcement that carried a commit time and reached
+// subscribers, measured from that time.
+func TestHubObserver(t *testing.T) {
+	db := MustDB(t)
+	user := MustUser(t, db)
+	obs := &countingObserver{}
+	h := NewHub(db, testLogger(t), 0, WithObserver(obs))
+	roomID, log := MustRoom(t, db, user, 4) // seqs 1..5
+	subs := []chat.Subscription{MustSubscribe(t, h, roomID, 0), MustSubscribe(t, h, roomID, 0), MustSubscribe(t, h, roomID, 2)}
+	committed := time.Now().Add(-50 * time.Millisecond)
+	ctx := t.Context()
+
+	// Inline, with a commit time: the third subscriber already has it.
+	ev := log[1]
+	ev.CommittedAt = committed
+	h.Publish(ctx, ev)
+	// By reference with a commit time, after a gap: seqs 2 and 3 read from
+	// the log; the third subscriber already has 2.
+	ev = log[3]
+	ev.Data, ev.CommittedAt = nil, committed
+	h.Publish(ctx, ev)
+	// Inline without a commit time (from an older replica): no lag.
+	h.Publish(ctx, log[4])
+	// A room nobody follows here: nothing at all.
+	_, otherLog := MustRoom(t, db, user, 0)
+	ev = otherLog[1]
+	ev.CommittedAt = committed
+	h.Publish(ctx, ev)
+
+	MustReceive(t, subs[0], 4)
+	MustReceive(t, subs[1], 4)
+	MustReceive(t, subs[2], 2)
+	queued, lags := obs.read()
+	if want := 2 + (2 + 3) + 3; queued != want {
+		t.Errorf("FannedOut counted %d, want %d", queued, want)
+	}
+	if len(lags) != 2 {
+		t.Fatalf("Delivered %d times (%v), want 2", len(lags), lags)
+	}
+	for _, lag := range lags {
+		if lag < 50*time.Millisecond || lag > waitTimeout {
+			t.Errorf("lag %v, want at least the 50ms since the commit time", lag)
+		}
+	}
+}

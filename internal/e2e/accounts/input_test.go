@@ -150,7 +150,7 @@ func TestRouting(t *testing.T) {
 		{"UnknownPath", http.MethodGet, "/nope", http.StatusNotFound, ""},
 		{"UnknownAPIPath", http.MethodGet, "/v1/nope", http.StatusNotFound, ""},
 		{"UnknownVersion", http.MethodPost, "/v2/auth/login", http.StatusNotFound, ""},
-		{"Root", http.MethodGet, "/", http.StatusNotFound, ""},
+		{"RootWrongMethod", http.MethodPost, "/", http.StatusMethodNotAllowed, "GET"},
 		{"WrongMethodRegister", http.MethodGet, "/v1/auth/register", http.StatusMethodNotAllowed, "POST"},
 		{"WrongMethodLogout", http.MethodDelete, "/v1/auth/logout", http.StatusMethodNotAllowed, "POST"},
 		{"WrongMethodMe", http.MethodPost, "/v1/me", http.StatusMethodNotAllowed, "GET"},
@@ -168,6 +168,26 @@ func TestRouting(t *testing.T) {
 				t.Fatalf("Allow %q, want it to list %s", resp.Header.Get("Allow"), tt.wantAllow)
 			}
 		})
+	}
+}
+
+// TestRoot: GET / points to the documentation, in the body for people
+// with curl and in a Link header for tools, since Parley serves no pages.
+func TestRoot(t *testing.T) {
+	t.Parallel()
+	_, r := MustServe(t)
+	resp := anon(r).Do(t, http.MethodGet, "/", nil)
+	var home struct{ Docs, OpenAPI string }
+	resp.JSON(t, &home)
+	if resp.Status != http.StatusOK || home.Docs != "/docs" || home.OpenAPI != "/openapi.yaml" {
+		t.Fatalf("GET /: %d %s, want 200 pointing to /docs and /openapi.yaml", resp.Status, resp.Body)
+	}
+	if link := resp.Header.Get("Link"); !strings.Contains(link, `</docs>; rel="service-doc"`) {
+		t.Fatalf("Link %q, want </docs> as service-doc", link)
+	}
+	// Where it points answers.
+	if docs := anon(r).Do(t, http.MethodGet, home.Docs, nil); docs.Status != http.StatusOK {
+		t.Fatalf("GET %s: %d", home.Docs, docs.Status)
 	}
 }
 

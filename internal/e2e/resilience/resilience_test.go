@@ -266,7 +266,7 @@ func TestPostgresRestart(t *testing.T) {
 // replicas within a second, after the user's own member.left.
 func TestRevocation(t *testing.T) {
 	c := e2e.NewCluster(t)
-	_, alice, bob, room, streams, _ := setup(t, c)
+	reps, alice, bob, room, streams, _ := setup(t, c)
 	// streams: alice@0, bob@1, alice@1, bob@0
 	start := time.Now()
 	if resp := alice.Do(t, http.MethodDelete, "/v1/rooms/"+room.ID+"/members/"+bob.Session.User.ID, nil); resp.Status != http.StatusNoContent {
@@ -305,6 +305,15 @@ func TestRevocation(t *testing.T) {
 			t.Fatalf("alice's stream ended with %+v, want room.deleted", fs)
 		}
 	}
+	// Each replica counted one stream ended by the removal and one by the
+	// deletion.
+	for _, r := range reps {
+		r.WaitMetric(t, `parley_stream_ends_total{reason="room_deleted"}`, 1, wait)
+		m := r.WaitMetric(t, `parley_stream_ends_total{reason="removed"}`, 1, wait)
+		if n := m[`parley_stream_ends_total{reason="left"}`]; n != 0 {
+			t.Errorf("replica %s: %v streams counted as left, want 0", r.URL, n)
+		}
+	}
 }
 
 // TestTokenExpiry: a stream ends at its access token's exp, after reauth.
@@ -326,6 +335,7 @@ func TestTokenExpiry(t *testing.T) {
 	if now := time.Now().Unix(); now < claims.Exp {
 		t.Fatalf("stream ended at %d, before exp %d", now, claims.Exp)
 	}
+	r.WaitMetric(t, `parley_stream_ends_total{reason="token_expired"}`, 1, wait)
 	// The expired token no longer opens a stream: the client must refresh.
 	if _, err := alice.TryStream(room.ID, "", nil); err == nil {
 		t.Fatal("an expired token opened a stream")
@@ -374,6 +384,10 @@ func TestShutdown(t *testing.T) {
 	}
 	if err := reps[0].ExitErr(); err != nil {
 		t.Fatalf("replica exited with %v", err)
+	}
+	// Its metrics are gone with it; its log says why its streams ended.
+	if n := strings.Count(reps[0].Log(), `"stream_end":"shutdown"`); n != len(onA) {
+		t.Errorf("%d streams logged as ended by shutdown, want %d:\n%s", n, len(onA), reps[0].Log())
 	}
 	// Posts keep flowing through replica 1 only (the poster retries).
 	p.MustAdvance(t, 20)

@@ -99,6 +99,11 @@ func TestSlowConsumer(t *testing.T) {
 	}
 	http.DefaultClient.CloseIdleConnections()
 	MustSettle(t, r, 1, base)
+	// The cut-off is counted as what it was, and nothing else ended.
+	m := r.WaitMetric(t, `parley_stream_ends_total{reason="slow_consumer"}`, 1, wait)
+	if n := m[`parley_stream_ends_total{reason="client_gone"}`]; n != 0 {
+		t.Errorf("%v streams counted as client_gone, want 0", n)
+	}
 	t.Logf("heap in use after the cut-off: %.1f MiB", r.Metrics(t)["go_memstats_heap_inuse_bytes"]/(1<<20))
 }
 

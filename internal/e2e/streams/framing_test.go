@@ -27,7 +27,8 @@ func MustReadLine(tb testing.TB, lines <-chan string) string {
 }
 
 // TestStreamWire checks the stream as bytes on the wire: its headers,
-// retry: before anything else, the ready event, and the heartbeat comment.
+// retry: before anything else, the ready event, message frames naming their
+// type (contract v1.1), and the heartbeat comment.
 func TestStreamWire(t *testing.T) {
 	c := e2e.NewCluster(t, "PARLEY_HEARTBEAT=300ms")
 	r := c.MustStart(t)
@@ -77,15 +78,28 @@ func TestStreamWire(t *testing.T) {
 	if got := MustReadLine(t, lines); !strings.HasPrefix(got, `data: {"room_id":"`+room.ID+`","last_seq":1}`) {
 		t.Fatalf("ready data %q", got)
 	}
+	msg := alice.MustPost(t, room.ID, "hello")
+	for got := MustReadLine(t, lines); got != "id: 2"; got = MustReadLine(t, lines) {
+		if got != "" && got != ": ping" {
+			t.Fatalf("line %q before the message frame", got)
+		}
+	}
+	if got := MustReadLine(t, lines); got != "event: message" {
+		t.Fatalf("line %q after the message's id, want event: message", got)
+	}
+	if got := MustReadLine(t, lines); !strings.HasPrefix(got, `data: {"id":"`+msg.ID+`"`) {
+		t.Fatalf("message data %q", got)
+	}
 	for got := MustReadLine(t, lines); got != ": ping"; got = MustReadLine(t, lines) {
 		if got != "" {
 			t.Fatalf("unexpected line %q while idle", got)
 		}
 	}
-	// The request is logged when the stream ends, by path only: tokens in
-	// URLs never reach the logs.
+	// The request is logged when the stream ends, by path only (tokens in
+	// URLs never reach the logs), with its route, request id and duration
+	// in milliseconds.
 	resp.Body.Close()
-	line := `"path":"/v1/rooms/` + room.ID + `/events"`
+	line := `"path":"/v1/rooms/` + room.ID + `/events","route":"streamRoomEvents","status":200,"duration_ms":`
 	deadline := time.Now().Add(wait)
 	for !strings.Contains(r.Log(), line) {
 		if time.Now().After(deadline) {
@@ -95,6 +109,9 @@ func TestStreamWire(t *testing.T) {
 	}
 	if strings.Contains(r.Log(), alice.Token) || strings.Contains(r.Log(), "access_token") {
 		t.Fatal("the replica logged an access token")
+	}
+	if id := resp.Header.Get("X-Request-Id"); id == "" || !strings.Contains(r.Log(), line) || !strings.Contains(r.Log(), `"request_id":"`+id+`"`) {
+		t.Fatalf("stream's request id %q not in the log:\n%s", id, r.Log())
 	}
 }
 
