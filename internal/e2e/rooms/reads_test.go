@@ -108,6 +108,15 @@ func TestReadState(t *testing.T) {
 		if got := mustReadState(t, alice, room.ID); got != rs {
 			t.Fatalf("read state %+v, want %+v", got, rs)
 		}
+		// Read receipts: the others see how far alice has read.
+		for _, m := range MustMembers(t, owner, room.ID) {
+			if m.User.ID == alice.Session.User.ID && m.LastReadSeq != rs.LastReadSeq {
+				t.Fatalf("owner sees alice's marker at %d, want %d", m.LastReadSeq, rs.LastReadSeq)
+			}
+		}
+	})
+	t.Run("UnreadNeedsAToken", func(t *testing.T) {
+		MustStatus(t, e.Anonymous().Do(t, http.MethodGet, "/v1/me/unread", nil), http.StatusUnauthorized)
 	})
 	t.Run("BackwardsIsUnchanged", func(t *testing.T) {
 		before := e.MustCounts(t)
