@@ -235,8 +235,11 @@ func TestHealthcheck(t *testing.T) {
 		wantCode   int
 		wantOutput string
 	}{
-		{"Insecure", []string{"-insecure", r.URL + "/readyz"}, 0, "200"},
-		{"ErrUnknownCertificate", []string{r.URL + "/readyz"}, 1, "certificate"},
+		// A generous -timeout: a race-built binary on a loaded box can take
+		// seconds for a TLS handshake, which the 3 s default would turn
+		// into a timeout instead of the answer under test.
+		{"Insecure", []string{"-timeout", "30s", "-insecure", r.URL + "/readyz"}, 0, "200"},
+		{"ErrUnknownCertificate", []string{"-timeout", "30s", r.URL + "/readyz"}, 1, "certificate"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			cmd := exec.Command(e2e.Binary(), append([]string{"healthcheck"}, tt.args...)...)
