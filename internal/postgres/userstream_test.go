@@ -10,6 +10,8 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/parley-chat/parley/internal/chat"
+	"github.com/parley-chat/parley/internal/pgtest"
+	"github.com/parley-chat/parley/internal/postgres"
 )
 
 // MustUser adds a user to the fixture's database.
@@ -135,5 +137,63 @@ func TestStreamBaseHorizon(t *testing.T) {
 	}
 	if second.Horizon < first.Horizon || r2.Base < r2.OldBase {
 		t.Errorf("horizon went from %d to %d, base from %d to %d: want neither to go back", first.Horizon, second.Horizon, r2.OldBase, r2.Base)
+	}
+}
+
+// TestMigratePeriodsFromLog: migration 00005 derives the membership
+// periods of existing rooms from their logged member events.
+func TestMigratePeriodsFromLog(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	pool := MustPool(t, pgtest.NewEmptyDB(t))
+	if err := postgres.Migrate(ctx, pool, nil); err != nil {
+		t.Fatal(err)
+	}
+	version := func() int {
+		var v int
+		if err := pool.QueryRow(ctx, `SELECT max(version_id) FROM goose_db_version WHERE is_applied`).Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	for version() >= 5 {
+		if err := postgres.MigrateDown(ctx, pool, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	owner, bob := uuid.NewString(), uuid.NewString()
+	room := uuid.NewString()
+	for _, q := range []struct {
+		sql  string
+		args []any
+	}{
+		{`INSERT INTO users (id, username, display_name, password_hash) VALUES ($1, 'owner', 'O', 'h'), ($2, 'bob', 'B', 'h')`, []any{owner, bob}},
+		{`INSERT INTO rooms (id, name, visibility, owner_id, last_seq) VALUES ($1, 'r', 'public', $2, 6)`, []any{room, owner}},
+		{`INSERT INTO room_events (room_id, seq, type, data, subject_id) VALUES
+			($1, 1, 'member.joined', '{}', $2), ($1, 2, 'member.joined', '{}', $3), ($1, 3, 'message', '{}', $2),
+			($1, 4, 'member.left', '{}', $3), ($1, 5, 'member.joined', '{}', $3), ($1, 6, 'message', '{}', $3)`, []any{room, owner, bob}},
+	} {
+		if _, err := pool.Exec(ctx, q.sql, q.args...); err != nil {
+			t.Fatalf("seed: %v", err)
+		}
+	}
+	if err := postgres.Migrate(ctx, pool, nil); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := pool.Query(ctx, `SELECT user_id::text, joined_seq, COALESCE(left_seq, 0) FROM room_member_periods WHERE room_id = $1 ORDER BY joined_seq`, room)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type period struct {
+		User         string
+		Joined, Left int64
+	}
+	got, err := pgx.CollectRows(rows, pgx.RowToStructByPos[period])
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []period{{owner, 1, 0}, {bob, 2, 4}, {bob, 5, 0}}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("periods %v, want %v", got, want)
 	}
 }
