@@ -194,9 +194,11 @@ type EventSink interface {
 
 // Subscription is one stream's view of a room's live events.
 type Subscription interface {
-	// Events delivers the room's events in seq order, starting at or
-	// before the position given to Subscribe plus one.
-	Events() <-chan *Event
+	// Ready is signalled when events are queued; Next pops them, in seq
+	// order, starting at or before the position given to Subscribe plus
+	// one. After a signal, pop until Next reports none.
+	Ready() <-chan struct{}
+	Next() (*Event, bool)
 	// Done is closed when the subscription ends: the subscriber fell
 	// behind, or the server is shutting down. Err says which.
 	Done() <-chan struct{}
@@ -211,9 +213,11 @@ type Subscription interface {
 // UserSubscription is one user stream's view of the live events of many
 // rooms, through one queue.
 type UserSubscription interface {
-	// Events delivers the events of the subscribed rooms, each room's in
-	// seq order, and the user's own member.joined in rooms not subscribed.
-	Events() <-chan *Event
+	// Ready and Next deliver, as for Subscription, the events of the
+	// subscribed rooms, each room's in seq order, and the user's own
+	// member.joined in rooms not subscribed.
+	Ready() <-chan struct{}
+	Next() (*Event, bool)
 	// Done and Err are as for Subscription.
 	Done() <-chan struct{}
 	Err() error

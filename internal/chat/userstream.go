@@ -55,8 +55,9 @@ type UserFeed interface {
 	// Start places the feed at cur (nil: live), replays what the user
 	// missed through emit, and returns the cursor for ready.
 	Start(ctx context.Context, cur *UserCursor) (string, error)
-	// Events are the live events to Handle.
-	Events() <-chan *Event
+	// Ready and Next are the live events to Handle (see Subscription).
+	Ready() <-chan struct{}
+	Next() (*Event, bool)
 	Handle(ctx context.Context, ev *Event) error
 	// Resync signals that the feed must Rebase; RebaseDue says whether a
 	// Rebase would shrink the cursor now, or when to ask again.

@@ -141,7 +141,8 @@ func (st *sseStream) frame(id string, ev *chat.Event) error {
 // liveHooks are a stream's parts of the live loop: its events and what to
 // do with each, and for user streams the resync signal and a timer.
 type liveHooks struct {
-	events <-chan *chat.Event
+	ready  <-chan struct{}
+	pop    func() (*chat.Event, bool)
 	handle func(*chat.Event) error
 	// resync, when not nil, wakes the loop for onResync.
 	resync   <-chan struct{}
@@ -178,9 +179,9 @@ func (st *sseStream) live(ctx context.Context, h liveHooks) {
 			return
 		case <-heartbeat.C:
 			st.buf.WriteString(": ping\n\n")
-		case ev := <-h.events:
-			// Write everything already queued, then flush once.
-			err = st.handleQueued(ev, h)
+		case <-h.ready:
+			// Write everything queued, then flush once.
+			err = st.handleQueued(h)
 		case <-h.resync:
 			err = h.onResync()
 		case <-timer:
@@ -193,18 +194,14 @@ func (st *sseStream) live(ctx context.Context, h liveHooks) {
 	}
 }
 
-// handleQueued handles ev and whatever else is queued without waiting.
-func (st *sseStream) handleQueued(ev *chat.Event, h liveHooks) error {
-	for {
+// handleQueued handles whatever is queued, without waiting.
+func (st *sseStream) handleQueued(h liveHooks) error {
+	for ev, ok := h.pop(); ok; ev, ok = h.pop() {
 		if err := h.handle(ev); err != nil {
 			return err
 		}
-		select {
-		case ev = <-h.events:
-		default:
-			return nil
-		}
 	}
+	return nil
 }
 
 // check reports errStreamEnd once the stream must end: the request or the

@@ -139,7 +139,7 @@ func (st *roomStream) run(ctx context.Context, expires time.Time) {
 	if st.ready(ready) != nil {
 		return
 	}
-	st.live(ctx, liveHooks{events: st.sub.Events(), handle: st.write})
+	st.live(ctx, liveHooks{ready: st.sub.Ready(), pop: st.sub.Next, handle: st.write})
 }
 
 // replay sends the logged events after lastSent, page by page, and moves

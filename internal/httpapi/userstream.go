@@ -121,7 +121,8 @@ func (st *userStream) run(ctx context.Context, expires time.Time, cur *chat.User
 		return
 	}
 	st.live(ctx, liveHooks{
-		events: st.feed.Events(),
+		ready:  st.feed.Ready(),
+		pop:    st.feed.Next,
 		handle: func(ev *chat.Event) error { return st.failed(ctx, "handle event", st.feed.Handle(ctx, ev)) },
 		resync: st.feed.Resync(),
 		onResync: func() error {

@@ -113,7 +113,7 @@ func NewHub(log chat.EventLog, logger *slog.Logger, queueLen int, opts ...Option
 }
 
 func (h *Hub) newSubscription(userID string) *subscription {
-	return &subscription{hub: h, userID: userID, ch: make(chan *chat.Event, h.queueLen), done: make(chan struct{})}
+	return &subscription{hub: h, userID: userID, q: newQueue(h.queueLen), done: make(chan struct{})}
 }
 
 // Subscribe registers a subscriber of roomID positioned at after.
@@ -222,12 +222,11 @@ func (h *Hub) routeJoinLocked(r *room, ev *chat.Event) (queued int) {
 				continue // it hears the room's events anyway
 			}
 		}
-		select {
-		case s.ch <- ev:
-			queued++
-		default:
+		if !s.q.push(ev) {
 			h.removeLocked(s, ErrSlowConsumer)
+			continue
 		}
+		queued++
 	}
 	return queued
 }
@@ -377,12 +376,11 @@ func (h *Hub) fanOutLocked(roomID string, evs []*chat.Event) (queued int) {
 			if ev.Seq <= after {
 				continue // it read this one from the log itself
 			}
-			select {
-			case s.ch <- ev:
-				queued++
-			default:
+			if !s.q.push(ev) {
 				h.removeLocked(s, ErrSlowConsumer)
+				continue
 			}
+			queued++
 		}
 	}
 	return queued
@@ -445,7 +443,7 @@ func (h *Hub) Stats() Stats {
 type subscription struct {
 	hub    *Hub
 	userID string
-	ch     chan *chat.Event
+	q      *queue
 	done   chan struct{}
 	resync chan struct{} // user streams only
 	// Guarded by hub.mu: the rooms it is in (its positions are in each
@@ -455,8 +453,9 @@ type subscription struct {
 	err   error
 }
 
-func (s *subscription) Events() <-chan *chat.Event { return s.ch }
-func (s *subscription) Done() <-chan struct{}      { return s.done }
+func (s *subscription) Ready() <-chan struct{}    { return s.q.ready }
+func (s *subscription) Next() (*chat.Event, bool) { return s.q.next() }
+func (s *subscription) Done() <-chan struct{}     { return s.done }
 
 func (s *subscription) Err() error {
 	select {

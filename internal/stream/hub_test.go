@@ -100,9 +100,12 @@ func MustReceive(tb testing.TB, sub chat.Subscription, n int) []*chat.Event {
 	defer timeout.Stop()
 	evs := make([]*chat.Event, 0, n)
 	for len(evs) < n {
-		select {
-		case ev := <-sub.Events():
+		if ev, ok := sub.Next(); ok {
 			evs = append(evs, ev)
+			continue
+		}
+		select {
+		case <-sub.Ready():
 		case <-timeout.C:
 			tb.Fatalf("received seqs %v, want %d events", seqs(evs), n)
 		}
@@ -114,10 +117,8 @@ func MustReceive(tb testing.TB, sub chat.Subscription, n int) []*chat.Event {
 // queue synchronously, so once they return there is nothing to wait for.
 func AssertIdle(tb testing.TB, sub chat.Subscription) {
 	tb.Helper()
-	select {
-	case ev := <-sub.Events():
+	if ev, ok := sub.Next(); ok {
 		tb.Errorf("unexpected event seq %d", ev.Seq)
-	default:
 	}
 }
 
@@ -557,9 +558,12 @@ func TestHubConcurrent(t *testing.T) {
 				want := rng.IntN(12)
 				done := false
 				for !done && len(got) < want {
-					select {
-					case ev := <-sub.Events():
+					if ev, ok := sub.Next(); ok {
 						got = append(got, ev.Seq)
+						continue
+					}
+					select {
+					case <-sub.Ready():
 					case <-sub.Done():
 						t.Errorf("churner %d: cut off: %v", c, sub.Err())
 						done = true
@@ -615,9 +619,12 @@ func receiveAsync(tb testing.TB, sub chat.Subscription, n int) []*chat.Event {
 	defer timeout.Stop()
 	var evs []*chat.Event
 	for len(evs) < n {
-		select {
-		case ev := <-sub.Events():
+		if ev, ok := sub.Next(); ok {
 			evs = append(evs, ev)
+			continue
+		}
+		select {
+		case <-sub.Ready():
 		case <-timeout.C:
 			tb.Errorf("received seqs %v, want %d events", seqs(evs), n)
 			return evs
@@ -629,14 +636,10 @@ func receiveAsync(tb testing.TB, sub chat.Subscription, n int) []*chat.Event {
 // drain returns what is queued for sub without waiting.
 func drain(sub chat.Subscription) []*chat.Event {
 	var evs []*chat.Event
-	for {
-		select {
-		case ev := <-sub.Events():
-			evs = append(evs, ev)
-		default:
-			return evs
-		}
+	for ev, ok := sub.Next(); ok; ev, ok = sub.Next() {
+		evs = append(evs, ev)
 	}
+	return evs
 }
 
 // countingObserver records what the hub reports; the hub calls it from the

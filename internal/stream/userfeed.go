@@ -116,8 +116,9 @@ func NewUserFeed(userID string, sub chat.UserSubscription, log chat.EventLog, ba
 	return &UserFeed{userID: userID, sub: sub, log: log, base: base, codec: codec, emit: emit, rooms: make(map[string]*feedRoom)}
 }
 
-// Events are the subscription's queued events, for Handle.
-func (f *UserFeed) Events() <-chan *chat.Event { return f.sub.Events() }
+// Ready and Next are the subscription's queued events, for Handle.
+func (f *UserFeed) Ready() <-chan struct{}    { return f.sub.Ready() }
+func (f *UserFeed) Next() (*chat.Event, bool) { return f.sub.Next() }
 
 // Resync, Done, Err and Close are the subscription's.
 func (f *UserFeed) Resync() <-chan struct{} { return f.sub.Resync() }

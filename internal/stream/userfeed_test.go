@@ -105,11 +105,14 @@ func (tf *testFeed) pump(tb testing.TB, n int) {
 			}
 			continue
 		}
-		select {
-		case ev := <-tf.Events():
+		if ev, ok := tf.Next(); ok {
 			if err := tf.Handle(tb.Context(), ev); err != nil {
 				tb.Fatalf("handle: %v", err)
 			}
+			continue
+		}
+		select {
+		case <-tf.Ready():
 		case <-time.After(wait):
 		case <-deadline:
 			tb.Fatalf("emitted %d frames, want %d", len(tf.out), n)
@@ -272,11 +275,14 @@ func TestUserFeedFullCursor(t *testing.T) {
 	// Handle what is queued: some rooms must be held back.
 	deadline := time.After(waitTimeout)
 	for feed.deferred == 0 {
-		select {
-		case ev := <-feed.Events():
+		if ev, ok := feed.Next(); ok {
 			if err := feed.Handle(ctx, ev); err != nil {
 				t.Fatal(err)
 			}
+			continue
+		}
+		select {
+		case <-feed.Ready():
 		case <-deadline:
 			t.Fatalf("no room held back after %d frames", len(feed.out))
 		}
