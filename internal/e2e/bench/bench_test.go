@@ -24,6 +24,7 @@ func TestRun(t *testing.T) {
 	}{
 		{"OpenLoop", bench.Config{Rate: 20, Duration: 2 * time.Second}},
 		{"ClosedLoop", bench.Config{Posters: 2, Duration: time.Second, Auth: "header"}},
+		{"UserStreams", bench.Config{Kind: "user", Rate: 20, Duration: time.Second}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
