@@ -24,7 +24,9 @@ type Config struct {
 	AccessTTL   time.Duration
 	RefreshTTL  time.Duration
 	Heartbeat   time.Duration
-	CORSOrigins []string
+	// StreamTicketTTL is how long a stream ticket stays valid unused.
+	StreamTicketTTL time.Duration
+	CORSOrigins     []string
 	// TLSCertFile and TLSKeyFile, both set, serve HTTPS with HTTP/2.
 	TLSCertFile string
 	TLSKeyFile  string
@@ -78,6 +80,7 @@ func parseConfig(name string, args []string, getenv func(string) string, stderr 
 	dur(&c.AccessTTL, "access-ttl", "PARLEY_ACCESS_TTL", 15*time.Minute, "access token lifetime")
 	dur(&c.RefreshTTL, "refresh-ttl", "PARLEY_REFRESH_TTL", 720*time.Hour, "refresh token lifetime")
 	dur(&c.Heartbeat, "heartbeat", "PARLEY_HEARTBEAT", 15*time.Second, "SSE heartbeat interval")
+	dur(&c.StreamTicketTTL, "stream-ticket-ttl", "PARLEY_STREAM_TICKET_TTL", 30*time.Second, "stream ticket lifetime")
 	str(&cors, "cors-origins", "PARLEY_CORS_ORIGINS", "", "comma-separated allowed origins")
 	str(&c.TLSCertFile, "tls-cert-file", "PARLEY_TLS_CERT_FILE", "", "PEM certificate chain; with -tls-key-file serves HTTPS and HTTP/2")
 	str(&c.TLSKeyFile, "tls-key-file", "PARLEY_TLS_KEY_FILE", "", "PEM private key of -tls-cert-file")
@@ -124,6 +127,9 @@ func (c Config) validate(needSecret bool) error {
 	}
 	if c.RefreshTTL <= 0 {
 		errs = append(errs, errors.New("PARLEY_REFRESH_TTL (-refresh-ttl) must be positive"))
+	}
+	if c.StreamTicketTTL <= 0 {
+		errs = append(errs, errors.New("PARLEY_STREAM_TICKET_TTL (-stream-ticket-ttl) must be positive"))
 	}
 	if c.Heartbeat <= 0 || c.Heartbeat > maxHeartbeat {
 		errs = append(errs, fmt.Errorf("PARLEY_HEARTBEAT (-heartbeat) must be between 0 and %s", maxHeartbeat))

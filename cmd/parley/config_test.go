@@ -25,6 +25,8 @@ var defaults = Config{
 	AccessTTL:   15 * time.Minute,
 	RefreshTTL:  720 * time.Hour,
 	Heartbeat:   15 * time.Second,
+
+	StreamTicketTTL: 30 * time.Second,
 }
 
 // with returns defaults changed by edit.
@@ -53,29 +55,30 @@ func TestConfig(t *testing.T) {
 	}{
 		{name: "Defaults", want: defaults},
 		{name: "Env", env: map[string]string{
-			"PARLEY_ADDR":          "127.0.0.1:9000",
-			"PARLEY_DATABASE_URL":  testURL,
-			"PARLEY_DATA_DIR":      "/var/lib/parley",
-			"PARLEY_JWT_SECRET":    testSecret,
-			"PARLEY_JWT_ISSUER":    "iss",
-			"PARLEY_JWT_AUDIENCE":  "aud",
-			"PARLEY_ACCESS_TTL":    "5m",
-			"PARLEY_REFRESH_TTL":   "24h",
-			"PARLEY_HEARTBEAT":     "2s",
-			"PARLEY_CORS_ORIGINS":  " https://a.example , ,https://b.example",
-			"PARLEY_UNRELATED_VAR": "ignored",
+			"PARLEY_ADDR":              "127.0.0.1:9000",
+			"PARLEY_DATABASE_URL":      testURL,
+			"PARLEY_DATA_DIR":          "/var/lib/parley",
+			"PARLEY_JWT_SECRET":        testSecret,
+			"PARLEY_JWT_ISSUER":        "iss",
+			"PARLEY_JWT_AUDIENCE":      "aud",
+			"PARLEY_ACCESS_TTL":        "5m",
+			"PARLEY_REFRESH_TTL":       "24h",
+			"PARLEY_HEARTBEAT":         "2s",
+			"PARLEY_STREAM_TICKET_TTL": "5s",
+			"PARLEY_CORS_ORIGINS":      " https://a.example , ,https://b.example",
+			"PARLEY_UNRELATED_VAR":     "ignored",
 		}, want: Config{
 			Addr: "127.0.0.1:9000", DatabaseURL: testURL, DataDir: "/var/lib/parley", JWTSecret: testSecret,
 			JWTIssuer: "iss", JWTAudience: "aud", AccessTTL: 5 * time.Minute, RefreshTTL: 24 * time.Hour,
-			Heartbeat: 2 * time.Second, CORSOrigins: []string{"https://a.example", "https://b.example"},
+			Heartbeat: 2 * time.Second, StreamTicketTTL: 5 * time.Second, CORSOrigins: []string{"https://a.example", "https://b.example"},
 		}},
 		{name: "Flags", args: []string{
 			"-addr", ":9001", "-database-url", testURL, "-data-dir", "d", "-jwt-secret", testSecret,
 			"-jwt-issuer", "i", "-jwt-audience", "a", "-access-ttl", "1m", "-refresh-ttl", "2h",
-			"-heartbeat", "3s", "-cors-origins", "https://c.example",
+			"-heartbeat", "3s", "-stream-ticket-ttl", "1m", "-cors-origins", "https://c.example",
 		}, want: Config{
 			Addr: ":9001", DatabaseURL: testURL, DataDir: "d", JWTSecret: testSecret, JWTIssuer: "i", JWTAudience: "a",
-			AccessTTL: time.Minute, RefreshTTL: 2 * time.Hour, Heartbeat: 3 * time.Second, CORSOrigins: []string{"https://c.example"},
+			AccessTTL: time.Minute, RefreshTTL: 2 * time.Hour, Heartbeat: 3 * time.Second, StreamTicketTTL: time.Minute, CORSOrigins: []string{"https://c.example"},
 		}},
 		{name: "FlagsWinOverEnv",
 			args: []string{"-addr=:2", "-access-ttl=2m", "--heartbeat=4s", "-jwt-secret", testSecret},
@@ -105,6 +108,7 @@ func TestConfig(t *testing.T) {
 		{name: "ErrZeroAccessTTL", env: map[string]string{"PARLEY_ACCESS_TTL": "0s"}, wantErr: []string{"PARLEY_ACCESS_TTL"}},
 		{name: "ErrNegativeRefreshTTL", env: map[string]string{"PARLEY_REFRESH_TTL": "-1h"}, wantErr: []string{"PARLEY_REFRESH_TTL"}},
 		{name: "ErrHeartbeatTooLong", env: map[string]string{"PARLEY_HEARTBEAT": "1h"}, wantErr: []string{"PARLEY_HEARTBEAT"}},
+		{name: "ErrStreamTicketTTLZero", env: map[string]string{"PARLEY_STREAM_TICKET_TTL": "0s"}, wantErr: []string{"PARLEY_STREAM_TICKET_TTL"}},
 		{name: "TLSEnv", env: map[string]string{"PARLEY_TLS_CERT_FILE": "/etc/parley/tls.crt", "PARLEY_TLS_KEY_FILE": "/etc/parley/tls.key"},
 			want: with(func(c *Config) { c.TLSCertFile, c.TLSKeyFile = "/etc/parley/tls.crt", "/etc/parley/tls.key" })},
 		{name: "TLSFlags", args: []string{"-tls-cert-file", "a.crt", "-tls-key-file", "a.key"},

@@ -98,6 +98,10 @@ func (m *Main) Open(ctx context.Context) error {
 		ListenerConnected: func() bool { return m.listener.Connected() },
 		Pool:              func() metrics.PoolStat { return m.pool.Stat() },
 	})
+	tickets, err := auth.NewTickets(db, m.Config.StreamTicketTTL)
+	if err != nil {
+		return err
+	}
 	if err := m.startListener(ctx, url, db); err != nil {
 		return err
 	}
@@ -115,6 +119,7 @@ func (m *Main) Open(ctx context.Context) error {
 		Events:      db,
 		UserFeeds:   stream.NewUserFeeds(m.hub, db, db, cursors),
 		Cursors:     cursors,
+		Tickets:     tickets,
 		Ready:       func(ctx context.Context) error { return m.ready(ctx, db) },
 		Metrics:     m.metrics.Handler(),
 		Observer:    m.metrics,

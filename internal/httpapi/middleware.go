@@ -25,13 +25,14 @@ func principal(ctx context.Context) chat.Principal {
 	return p
 }
 
-// queryTokenOps may take the access token from ?access_token=, for browser
-// EventSource, which cannot set headers.
+// allowQueryToken marks operations that may take the access token from
+// ?access_token=, or a stream ticket from ?ticket= (which wins over it),
+// for browser EventSource, which cannot set headers.
 const allowQueryToken = "parley-allow-query-token"
 
 // authenticate checks the bearer token of operations that need one and puts
 // the caller into the context. The Authorization header wins over
-// ?access_token=.
+// ?ticket=, which wins over ?access_token=.
 func (s *Server) authenticate(ctx huma.Context, next func(huma.Context)) {
 	o := ctx.Operation()
 	if len(o.Security) == 0 {
@@ -49,6 +50,10 @@ func (s *Server) authenticate(ctx huma.Context, next func(huma.Context)) {
 			return
 		}
 	} else if o.Metadata[allowQueryToken] == true {
+		if ticket := ctx.Query("ticket"); ticket != "" {
+			s.authenticateTicket(ctx, ticket, next)
+			return
+		}
 		token = ctx.Query("access_token")
 		ok = token != ""
 	}

@@ -33,6 +33,8 @@ type Options struct {
 	Events     chat.EventLog
 	UserFeeds  chat.UserFeeds
 	Cursors    *chat.CursorCodec
+	// Tickets mints and checks the stream tickets both streams accept.
+	Tickets chat.StreamTickets
 	// Ready reports whether this replica can serve: the database answers and
 	// the listener is connected.
 	Ready func(ctx context.Context) error
@@ -79,6 +81,7 @@ func New(opts Options) *Server {
 	s.registerConversations()
 	s.registerStream()
 	s.registerUserStream()
+	s.registerTickets()
 	rt.handle("GET /healthz", routeHealthz, s.healthz)
 	rt.handle("GET /readyz", routeReadyz, s.readyz)
 	if s.Metrics != nil {

@@ -30,7 +30,8 @@ type streamInput struct {
 	RoomPath
 	LastEventID int64  `header:"Last-Event-ID" minimum:"0" doc:"Resume after this seq (sent by EventSource on reconnect); wins over after."`
 	After       int64  `query:"after" minimum:"0" doc:"Resume after this seq: the server replays every later event, then goes live. 0 replays the room from its start."`
-	AccessToken string `query:"access_token" doc:"The access token, for browser EventSource, which cannot set headers. The Authorization header wins when both are given."`
+	AccessToken string `query:"access_token" doc:"The access token, for browser EventSource, which cannot set headers. The Authorization header wins when both are given. Prefer ticket: URLs end up in logs and history."`
+	Ticket      string `query:"ticket" maxLength:"128" doc:"A single-use ticket from POST /v1/stream-tickets, in place of a token (the Authorization header wins over it, it wins over access_token). Used up only when the stream opens; used, expired or unknown: 401."`
 
 	cursor    int64
 	hasCursor bool
@@ -98,6 +99,11 @@ func (s *Server) registerStream() {
 		sub, err := s.Subscriber.Subscribe(in.RoomID, p.UserID, after)
 		if err != nil {
 			return nil, s.problem(ctx, err)
+		}
+		// The stream is accepted: only now is a ticket used up.
+		if err := s.useTicket(ctx); err != nil {
+			sub.Close()
+			return nil, err
 		}
 		return &huma.StreamResponse{Body: func(hctx huma.Context) {
 			defer sub.Close()

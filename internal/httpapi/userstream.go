@@ -15,7 +15,8 @@ import (
 type userStreamInput struct {
 	LastEventID string `header:"Last-Event-ID" maxLength:"512" pattern:"^[A-Za-z0-9_-]*$" doc:"Resume after this cursor (EventSource sends the last id on reconnect); wins over after."`
 	After       string `query:"after" maxLength:"512" pattern:"^[A-Za-z0-9_-]*$" doc:"Resume after this cursor, the id of the last event seen (or the cursor of ready): the server replays what you missed in every room, then goes live."`
-	AccessToken string `query:"access_token" doc:"The access token, for browser EventSource, which cannot set headers. The Authorization header wins when both are given."`
+	AccessToken string `query:"access_token" doc:"The access token, for browser EventSource, which cannot set headers. The Authorization header wins when both are given. Prefer ticket: URLs end up in logs and history."`
+	Ticket      string `query:"ticket" maxLength:"128" doc:"A single-use ticket from POST /v1/stream-tickets, in place of a token (the Authorization header wins over it, it wins over access_token). Used up only when the stream opens; used, expired or unknown: 401."`
 }
 
 // cursor returns the resume cursor (Last-Event-ID wins over after), with
@@ -77,6 +78,11 @@ func (s *Server) registerUserStream() {
 		feed, err := s.UserFeeds.OpenUserFeed(p.UserID, st.write)
 		if err != nil {
 			return nil, s.problem(ctx, err)
+		}
+		// The stream is accepted: only now is a ticket used up.
+		if err := s.useTicket(ctx); err != nil {
+			feed.Close()
+			return nil, err
 		}
 		st.feed = feed
 		return &huma.StreamResponse{Body: func(hctx huma.Context) {
