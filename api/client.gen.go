@@ -682,6 +682,19 @@ type Session struct {
 // SessionTokenType Examples: Bearer
 type SessionTokenType string
 
+// StreamTicket defines model for StreamTicket.
+type StreamTicket struct {
+	// ExpiresIn Seconds until the ticket expires unused.
+	//
+	// Examples: 30
+	ExpiresIn int64 `json:"expires_in"`
+
+	// Ticket Opaque and single use: open one stream with ?ticket=<ticket>.
+	//
+	// Examples: Qm9iIGlzIHR5cGluZy4uLiBhbmQgdGhpcyBpcyBub3QgYSB0b2tlbg
+	Ticket string `json:"ticket"`
+}
+
 // Unread defines model for Unread.
 type Unread struct {
 	// Rooms The caller's rooms with unread messages, newest room first.
@@ -732,8 +745,11 @@ type StreamUserEventsParams struct {
 	// After Resume after this cursor, the id of the last event seen (or the cursor of ready): the server replays what you missed in every room, then goes live.
 	After *string `form:"after,omitempty" json:"after,omitempty"`
 
-	// AccessToken The access token, for browser EventSource, which cannot set headers. The Authorization header wins when both are given.
+	// AccessToken The access token, for browser EventSource, which cannot set headers. The Authorization header wins when both are given. Prefer ticket: URLs end up in logs and history.
 	AccessToken *string `form:"access_token,omitempty" json:"access_token,omitempty"`
+
+	// Ticket A single-use ticket from POST /v1/stream-tickets, in place of a token (the Authorization header wins over it, it wins over access_token). Used up only when the stream opens; used, expired or unknown: 401.
+	Ticket *string `form:"ticket,omitempty" json:"ticket,omitempty"`
 
 	// LastEventID Resume after this cursor (EventSource sends the last id on reconnect); wins over after.
 	LastEventID *string `json:"Last-Event-ID,omitempty"`
@@ -759,8 +775,11 @@ type StreamRoomEventsParams struct {
 	// After Resume after this seq: the server replays every later event, then goes live. 0 replays the room from its start.
 	After *int64 `form:"after,omitempty" json:"after,omitempty"`
 
-	// AccessToken The access token, for browser EventSource, which cannot set headers. The Authorization header wins when both are given.
+	// AccessToken The access token, for browser EventSource, which cannot set headers. The Authorization header wins when both are given. Prefer ticket: URLs end up in logs and history.
 	AccessToken *string `form:"access_token,omitempty" json:"access_token,omitempty"`
+
+	// Ticket A single-use ticket from POST /v1/stream-tickets, in place of a token (the Authorization header wins over it, it wins over access_token). Used up only when the stream opens; used, expired or unknown: 401.
+	Ticket *string `form:"ticket,omitempty" json:"ticket,omitempty"`
 
 	// LastEventID Resume after this seq (sent by EventSource on reconnect); wins over after.
 	LastEventID *int64 `json:"Last-Event-ID,omitempty"`
@@ -1129,6 +1148,13 @@ type ClientInterface interface {
 	//
 	// Corresponds with PUT /v1/rooms/{room_id}/read (the `MarkRead` operationId).
 	MarkRead(ctx context.Context, roomId string, body MarkReadJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CreateStreamTicket Get a single-use stream ticket
+	//
+	// A ticket authenticates one event stream (`GET /v1/rooms/{room_id}/events` or `GET /v1/events`) as `?ticket=<ticket>`, so a browser's EventSource URL need not carry the access token. It is single use (used up only by a stream that opens), valid on any replica for `expires_in` seconds, and the stream it opens ends when the access token that asked for it expires. EventSource would reconnect with the same, used URL: on `error`, close it, get a new ticket and open a new EventSource with `?ticket=...&after=<last id seen>`.
+	//
+	// Corresponds with POST /v1/stream-tickets (the `CreateStreamTicket` operationId).
+	CreateStreamTicket(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// GetUserByName Find a user by username
 	//
@@ -1739,6 +1765,23 @@ func (c *Client) MarkRead(ctx context.Context, roomId string, body MarkReadJSONR
 	return c.Client.Do(req)
 }
 
+// CreateStreamTicket Get a single-use stream ticket
+//
+// A ticket authenticates one event stream (`GET /v1/rooms/{room_id}/events` or `GET /v1/events`) as `?ticket=<ticket>`, so a browser's EventSource URL need not carry the access token. It is single use (used up only by a stream that opens), valid on any replica for `expires_in` seconds, and the stream it opens ends when the access token that asked for it expires. EventSource would reconnect with the same, used URL: on `error`, close it, get a new ticket and open a new EventSource with `?ticket=...&after=<last id seen>`.
+//
+// Corresponds with POST /v1/stream-tickets (the `CreateStreamTicket` operationId).
+func (c *Client) CreateStreamTicket(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateStreamTicketRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // GetUserByName Find a user by username
 //
 // How a room owner finds the id of a user to add to a private room. Case-insensitive.
@@ -1959,6 +2002,18 @@ func NewStreamUserEventsRequest(server string, params *StreamUserEventsParams) (
 		if params.AccessToken != nil {
 
 			if queryFrag, err := runtime.StyleParamWithOptions("form", false, "access_token", *params.AccessToken, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Ticket != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", false, "ticket", *params.Ticket, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			} else {
 				for _, qp := range strings.Split(queryFrag, "&") {
@@ -2334,6 +2389,18 @@ func NewStreamRoomEventsRequest(server string, roomId string, params *StreamRoom
 		if params.AccessToken != nil {
 
 			if queryFrag, err := runtime.StyleParamWithOptions("form", false, "access_token", *params.AccessToken, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Ticket != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", false, "ticket", *params.Ticket, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			} else {
 				for _, qp := range strings.Split(queryFrag, "&") {
@@ -2967,6 +3034,33 @@ func NewMarkReadRequestWithBody(server string, roomId string, contentType string
 	return req, nil
 }
 
+// NewCreateStreamTicketRequest constructs an http.Request for the CreateStreamTicket method
+func NewCreateStreamTicketRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/stream-tickets")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewGetUserByNameRequest constructs an http.Request for the GetUserByName method
 func NewGetUserByNameRequest(server string, username string) (*http.Request, error) {
 	var err error
@@ -3329,6 +3423,15 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with PUT /v1/rooms/{room_id}/read (the `MarkRead` operationId).
 	MarkReadWithResponse(ctx context.Context, roomId string, body MarkReadJSONRequestBody, reqEditors ...RequestEditorFn) (*MarkReadResponse, error)
+
+	// CreateStreamTicketWithResponse Get a single-use stream ticket
+	//
+	// A ticket authenticates one event stream (`GET /v1/rooms/{room_id}/events` or `GET /v1/events`) as `?ticket=<ticket>`, so a browser's EventSource URL need not carry the access token. It is single use (used up only by a stream that opens), valid on any replica for `expires_in` seconds, and the stream it opens ends when the access token that asked for it expires. EventSource would reconnect with the same, used URL: on `error`, close it, get a new ticket and open a new EventSource with `?ticket=...&after=<last id seen>`.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/stream-tickets (the `CreateStreamTicket` operationId).
+	CreateStreamTicketWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*CreateStreamTicketResponse, error)
 
 	// GetUserByNameWithResponse Find a user by username
 	//
@@ -5304,6 +5407,68 @@ func (r MarkReadResponse) ContentType() string {
 	return ""
 }
 
+type CreateStreamTicketResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON201 the response for an HTTP 201 `application/json` response
+	JSON201 *StreamTicket
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *ErrorModel
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *ErrorModel
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *ErrorModel
+}
+
+// GetJSON201 returns the response for an HTTP 201 `application/json` response
+func (r CreateStreamTicketResponse) GetJSON201() *StreamTicket {
+	return r.JSON201
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r CreateStreamTicketResponse) GetApplicationproblemJSON401() *ErrorModel {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r CreateStreamTicketResponse) GetApplicationproblemJSON500() *ErrorModel {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r CreateStreamTicketResponse) GetApplicationproblemJSON503() *ErrorModel {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r CreateStreamTicketResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r CreateStreamTicketResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r CreateStreamTicketResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r CreateStreamTicketResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 type GetUserByNameResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -5866,6 +6031,21 @@ func (c *ClientWithResponses) MarkReadWithResponse(ctx context.Context, roomId s
 		return nil, err
 	}
 	return ParseMarkReadResponse(rsp)
+}
+
+// CreateStreamTicketWithResponse Get a single-use stream ticket
+//
+// A ticket authenticates one event stream (`GET /v1/rooms/{room_id}/events` or `GET /v1/events`) as `?ticket=<ticket>`, so a browser's EventSource URL need not carry the access token. It is single use (used up only by a stream that opens), valid on any replica for `expires_in` seconds, and the stream it opens ends when the access token that asked for it expires. EventSource would reconnect with the same, used URL: on `error`, close it, get a new ticket and open a new EventSource with `?ticket=...&after=<last id seen>`.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/stream-tickets (the `CreateStreamTicket` operationId).
+func (c *ClientWithResponses) CreateStreamTicketWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*CreateStreamTicketResponse, error) {
+	rsp, err := c.CreateStreamTicket(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCreateStreamTicketResponse(rsp)
 }
 
 // GetUserByNameWithResponse Find a user by username
@@ -7493,6 +7673,53 @@ func ParseMarkReadResponse(rsp *http.Response) (*MarkReadResponse, error) {
 			return nil, err
 		}
 		response.ApplicationproblemJSON500 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseCreateStreamTicketResponse parses an HTTP response from a CreateStreamTicketWithResponse call
+func ParseCreateStreamTicketResponse(rsp *http.Response) (*CreateStreamTicketResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &CreateStreamTicketResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
+		var dest StreamTicket
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON201 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
 
 	}
 
