@@ -5,7 +5,7 @@
 GO ?= go
 
 .DEFAULT_GOAL := help
-.PHONY: help build run openapi test bench
+.PHONY: help build run openapi lint test bench
 
 help: ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-8s %s\n", $$1, $$2}'
@@ -16,10 +16,23 @@ build: ## build bin/parley
 run: build ## run the API on :8080 with its private Postgres cluster in .parley/
 	./bin/parley serve
 
-openapi: ## regenerate openapi.yaml and the Go client in api/ from it
+openapi: ## regenerate openapi.yaml, openapi-3.0.yaml and the Go client in api/
 	$(GO) run ./cmd/parley openapi > openapi.yaml.tmp
 	mv openapi.yaml.tmp openapi.yaml
+	$(GO) run ./cmd/parley openapi 3.0 > openapi-3.0.yaml.tmp
+	mv openapi-3.0.yaml.tmp openapi-3.0.yaml
 	$(GO) generate ./api
+
+# The lint tools, pinned in tools/lint/package-lock.json (Node 20.19+ and npm).
+LINT := tools/lint
+$(LINT)/node_modules/.installed: $(LINT)/package.json $(LINT)/package-lock.json
+	cd $(LINT) && npm ci --no-audit --no-fund
+	touch $@
+
+lint: $(LINT)/node_modules/.installed ## lint both OpenAPI documents (redocly.yaml) and type-check the TypeScript types generated from openapi.yaml
+	REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true $(LINT)/node_modules/.bin/redocly lint
+	$(LINT)/node_modules/.bin/openapi-typescript
+	$(LINT)/node_modules/.bin/tsc -p $(LINT)
 
 test: ## check formatting, vet, and run all tests with the race detector
 	@unformatted="$$(gofmt -l .)"; \

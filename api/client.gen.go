@@ -236,9 +236,7 @@ type ErrorModel struct {
 	// Examples: Bad Request
 	Title *string `json:"title,omitempty"`
 
-	// Type A URI reference to human-readable documentation for the error.
-	//
-	// Examples: https://example.com/errors/example
+	// Type Not sent by Parley: absent means about:blank (RFC 9457).
 	Type *string `json:"type,omitempty"`
 }
 

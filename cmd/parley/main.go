@@ -18,7 +18,7 @@ const usage = `parley: a multi-room chat API with live room streams.
 Usage:
   parley serve [flags]              run the API (migrates the database first)
   parley migrate up|down|status     apply all, undo one, or list migrations
-  parley openapi                    print the OpenAPI 3.1 document
+  parley openapi [3.0]              print the OpenAPI 3.1 document (3.0: the 3.0.3 downgrade)
   parley version                    print the version
   parley healthcheck [flags] URL    GET URL; exit 0 on a 200 (container health checks)
   parley help                       print this help
@@ -51,7 +51,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "migrate":
 		err = migrate(ctx, args[1:], getenv, stdout, stderr)
 	case "openapi":
-		err = printOpenAPI(stdout)
+		err = printOpenAPI(args[1:], stdout)
 	case "version":
 		err = printVersion(args[1:], stdout)
 	case "healthcheck":

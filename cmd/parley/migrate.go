@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/parley-chat/parley/internal/httpapi"
 	"github.com/parley-chat/parley/internal/postgres"
@@ -50,9 +51,22 @@ func migrate(ctx context.Context, args []string, getenv func(string) string, std
 	return fmt.Errorf("unknown action %q: want up, down or status", action)
 }
 
-// printOpenAPI prints the API's OpenAPI 3.1 document; it needs no database.
-func printOpenAPI(w io.Writer) error {
-	b, err := httpapi.New(httpapi.Options{}).OpenAPI().YAML()
+// printOpenAPI prints the API's OpenAPI 3.1 document, or with the argument
+// 3.0 its 3.0.3 downgrade for older generators; it needs no database.
+func printOpenAPI(args []string, w io.Writer) error {
+	doc := httpapi.New(httpapi.Options{}).OpenAPI()
+	var (
+		b   []byte
+		err error
+	)
+	switch {
+	case len(args) == 0:
+		b, err = doc.YAML()
+	case len(args) == 1 && args[0] == "3.0":
+		b, err = doc.DowngradeYAML()
+	default:
+		return usageError(fmt.Sprintf("openapi takes no argument or 3.0, not %q", strings.Join(args, " ")))
+	}
 	if err != nil {
 		return fmt.Errorf("render openapi: %w", err)
 	}

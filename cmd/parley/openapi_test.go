@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -15,32 +16,98 @@ import (
 	"github.com/parley-chat/parley/internal/httpapi"
 )
 
-// checkedInOpenAPI is the openapi.yaml at the repository root, found from
-// this file's place in the repository.
-func checkedInOpenAPI(tb testing.TB) string {
+// checkedIn is a file at the repository root, found from this file's place
+// in the repository.
+func checkedIn(tb testing.TB, name string) string {
 	tb.Helper()
 	_, file, _, ok := runtime.Caller(0)
 	if !ok {
 		tb.Fatal("cannot locate the test file")
 	}
-	return filepath.Join(filepath.Dir(file), "..", "..", "openapi.yaml")
+	return filepath.Join(filepath.Dir(file), "..", "..", name)
 }
 
-// TestOpenAPIUpToDate fails when the checked-in openapi.yaml differs from
-// what `parley openapi` prints.
+// TestOpenAPIUpToDate fails when a checked-in document differs from what
+// `parley openapi` prints: openapi.yaml (3.1) and openapi-3.0.yaml (the
+// 3.0.3 downgrade for older generators).
 func TestOpenAPIUpToDate(t *testing.T) {
-	var got bytes.Buffer
-	if err := printOpenAPI(&got); err != nil {
+	for _, tt := range []struct {
+		file string
+		args []string
+	}{
+		{"openapi.yaml", nil},
+		{"openapi-3.0.yaml", []string{"3.0"}},
+	} {
+		t.Run(tt.file, func(t *testing.T) {
+			var got bytes.Buffer
+			if err := printOpenAPI(tt.args, &got); err != nil {
+				t.Fatal(err)
+			}
+			path := checkedIn(t, tt.file)
+			want, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatalf("read the checked-in document: %v; run `make openapi` to create it", err)
+			}
+			if !bytes.Equal(got.Bytes(), want) {
+				t.Fatalf("%s is stale: run `make openapi` and commit the result\n%s", path, firstDifference(string(want), got.String()))
+			}
+		})
+	}
+}
+
+// TestOpenAPI30 walks the 3.0.3 downgrade for what only 3.1 allows, which
+// Huma's downgrade leaves in place and 3.0 generators reject or misread.
+func TestOpenAPI30(t *testing.T) {
+	b, err := httpapi.New(httpapi.Options{}).OpenAPI().Downgrade()
+	if err != nil {
 		t.Fatal(err)
 	}
-	path := checkedInOpenAPI(t)
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("read the checked-in document: %v; run `make openapi` to create it", err)
+	var doc map[string]any
+	if err := json.Unmarshal(b, &doc); err != nil {
+		t.Fatal(err)
 	}
-	if !bytes.Equal(got.Bytes(), want) {
-		t.Fatalf("%s is stale: run `make openapi` and commit the result\n%s", path, firstDifference(string(want), got.String()))
+	if v, _ := doc["openapi"].(string); !strings.HasPrefix(v, "3.0.") {
+		t.Fatalf("openapi %q, want 3.0.x", v)
 	}
+	for _, key := range []string{"webhooks", "jsonSchemaDialect"} {
+		if _, ok := doc[key]; ok {
+			t.Errorf("3.1-only top-level %s", key)
+		}
+	}
+	if lic, _ := doc["info"].(map[string]any)["license"].(map[string]any); lic == nil || lic["identifier"] != nil || lic["url"] == nil {
+		t.Errorf("info.license %v: want name and url, no identifier (3.1 only)", lic)
+	}
+	only31 := []string{"const", "prefixItems", "$schema", "$defs", "unevaluatedProperties", "unevaluatedItems",
+		"dependentRequired", "dependentSchemas", "contentMediaType", "contentEncoding", "if", "then", "else", "patternProperties", "propertyNames"}
+	var walk func(path string, v any)
+	walk = func(path string, v any) {
+		switch v := v.(type) {
+		case map[string]any:
+			for k, child := range v {
+				p := path + "/" + k
+				switch {
+				case slices.Contains(only31, k) && !strings.HasSuffix(path, "/properties"):
+					t.Errorf("%s: 3.1-only keyword %s", p, k)
+				case k == "type" && !strings.HasSuffix(path, "/properties"):
+					if _, isList := child.([]any); isList {
+						t.Errorf("%s: a list of types is 3.1 only (use nullable)", p)
+					}
+				case (k == "exclusiveMinimum" || k == "exclusiveMaximum") && !strings.HasSuffix(path, "/properties"):
+					if _, isBool := child.(bool); !isBool {
+						t.Errorf("%s: numeric %s is 3.1 only", p, k)
+					}
+				case k == "examples" && strings.Contains(path, "schema") && !strings.HasSuffix(path, "/properties"):
+					t.Errorf("%s: examples in a schema is 3.1 only (3.0 has example)", p)
+				}
+				walk(p, child)
+			}
+		case []any:
+			for i, child := range v {
+				walk(fmt.Sprintf("%s/%d", path, i), child)
+			}
+		}
+	}
+	walk("", doc)
 }
 
 // firstDifference describes the first line where the checked-in document

@@ -82,6 +82,7 @@ func New(opts Options) *Server {
 	s.registerStream()
 	s.registerUserStream()
 	s.registerTickets()
+	describeProblems(s.api.OpenAPI())
 	rt.handle("GET /healthz", routeHealthz, s.healthz)
 	rt.handle("GET /readyz", routeReadyz, s.readyz)
 	if s.Metrics != nil {
@@ -104,8 +105,12 @@ func apiConfig() huma.Config {
 	cfg.Info.Description = "Parley is a multi-room, authenticated chat API. Rooms have members and a gap-free " +
 		"per-room event log (`seq`); every room has a live Server-Sent-Events stream.\n\n" +
 		"Errors are RFC 9457 `application/problem+json`. 401 answers carry `WWW-Authenticate: Bearer`; " +
-		"429 and 503 answers carry `Retry-After`."
-	cfg.Servers = []*huma.Server{{URL: "http://localhost:8080", Description: "make run"}}
+		"429 and 503 answers carry `Retry-After`. Every response carries `X-Request-Id` (the caller's, when it is at " +
+		"most 64 characters of `[A-Za-z0-9._-]`), which the server's log line for the request also holds."
+	cfg.Info.License = &huma.License{Name: "Apache-2.0", URL: "https://www.apache.org/licenses/LICENSE-2.0"}
+	// Relative: the document is served by the API it describes, wherever
+	// that is deployed (make run: http://localhost:8080).
+	cfg.Servers = []*huma.Server{{URL: "/", Description: "the server this document was fetched from"}}
 	// Without the $schema link generated clients grow a useless field.
 	cfg.CreateHooks = nil
 	cfg.Components.SecuritySchemes = map[string]*huma.SecurityScheme{
@@ -113,6 +118,19 @@ func apiConfig() huma.Config {
 			Description: "An access token from register, login or refresh."},
 	}
 	return cfg
+}
+
+// describeProblems makes the problem schema say what is sent: no response
+// carries type, so its default (about:blank) must not be in the schema,
+// where generators would make it a required field.
+func describeProblems(doc *huma.OpenAPI) {
+	m := doc.Components.Schemas.Map()["ErrorModel"]
+	if m == nil || m.Properties["type"] == nil {
+		return
+	}
+	t := m.Properties["type"]
+	t.Default, t.Examples = nil, nil
+	t.Description = "Not sent by Parley: absent means about:blank (RFC 9457)."
 }
 
 // healthz is liveness: 200 while the process runs, with the version.
@@ -167,6 +185,8 @@ func op(id, method, path, summary, tag string, status int, errs ...int) huma.Ope
 		DefaultStatus: status,
 		MaxBodyBytes:  maxBodyBytes,
 		Errors:        append(errs, http.StatusInternalServerError),
+		// Public unless authed: an empty list says so in the document.
+		Security: []map[string][]string{},
 	}
 }
 
