@@ -8,6 +8,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/parley-chat/parley/internal/chat"
+	"github.com/parley-chat/parley/internal/limits"
 )
 
 // Service implements chat.AccountService over a chat.UserStore.
@@ -18,12 +19,22 @@ type Service struct {
 	// dummyHash is checked against when a login names an unknown user, so
 	// unknown users and wrong passwords take the same time.
 	dummyHash string
+	// hashing bounds the argon2id hashes in progress (19 MiB each).
+	hashing *limits.Gate
 }
 
 var _ chat.AccountService = (*Service)(nil)
 
+// Option configures a Service.
+type Option func(*Service)
+
+// WithHashGate runs every password hash, the dummy one for unknown users
+// included, through g. Without it hashes are bounded by GOMAXPROCS with
+// limits.HashWait.
+func WithHashGate(g *limits.Gate) Option { return func(s *Service) { s.hashing = g } }
+
 // NewService returns an account service.
-func NewService(users chat.UserStore, tokens *Tokens, refreshTTL time.Duration) (*Service, error) {
+func NewService(users chat.UserStore, tokens *Tokens, refreshTTL time.Duration, opts ...Option) (*Service, error) {
 	if refreshTTL <= 0 {
 		return nil, fmt.Errorf("refresh token lifetime must be positive, got %s", refreshTTL)
 	}
@@ -31,7 +42,30 @@ func NewService(users chat.UserStore, tokens *Tokens, refreshTTL time.Duration) 
 	if err != nil {
 		return nil, err
 	}
-	return &Service{users: users, tokens: tokens, refreshTTL: refreshTTL, dummyHash: dummy}, nil
+	s := &Service{users: users, tokens: tokens, refreshTTL: refreshTTL, dummyHash: dummy}
+	for _, o := range opts {
+		o(s)
+	}
+	if s.hashing == nil {
+		s.hashing = limits.NewGate(0, limits.HashWait)
+	}
+	return s, nil
+}
+
+// hash hashes a new password in a hashing slot.
+func (s *Service) hash(ctx context.Context, password string) (hash string, err error) {
+	if gerr := s.hashing.Do(ctx, func() { hash, err = HashPassword(password) }); gerr != nil {
+		return "", gerr
+	}
+	return hash, err
+}
+
+// check checks password against encoded in a hashing slot.
+func (s *Service) check(ctx context.Context, encoded, password string) (ok bool, err error) {
+	if gerr := s.hashing.Do(ctx, func() { ok, err = CheckPassword(encoded, password) }); gerr != nil {
+		return false, gerr
+	}
+	return ok, err
 }
 
 func badCredentials() error {
@@ -52,8 +86,10 @@ func (s *Service) Register(ctx context.Context, username, password, displayName 
 	} else if err := chat.CheckText("body.display_name", displayName, chat.DisplayNameMin, chat.DisplayNameMax); err != nil {
 		return chat.Session{}, err
 	}
-	hash, err := HashPassword(password)
-	if err != nil {
+	hash, err := s.hash(ctx, password)
+	if chat.ErrorCode(err) == chat.EUnavailable {
+		return chat.Session{}, err
+	} else if err != nil {
 		return chat.Session{}, fmt.Errorf("register: %w", err)
 	}
 	u := chat.User{ID: uuid.NewString(), Username: name, DisplayName: displayName, CreatedAt: time.Now().UTC().Truncate(time.Microsecond)}
@@ -78,24 +114,33 @@ func (s *Service) Login(ctx context.Context, username, password string) (chat.Se
 	name, err := chat.NormalizeUsername("body.username", username)
 	if err != nil {
 		// Not a possible username: answer like any unknown user.
-		_, _ = CheckPassword(s.dummyHash, password)
-		return chat.Session{}, badCredentials()
+		return chat.Session{}, s.unknownUser(ctx, password)
 	}
 	u, hash, err := s.users.FindUserByName(ctx, name)
 	if chat.ErrorCode(err) == chat.ENotFound {
-		_, _ = CheckPassword(s.dummyHash, password)
-		return chat.Session{}, badCredentials()
+		return chat.Session{}, s.unknownUser(ctx, password)
 	} else if err != nil {
 		return chat.Session{}, err
 	}
-	ok, err := CheckPassword(hash, password)
-	if err != nil {
+	ok, err := s.check(ctx, hash, password)
+	if chat.ErrorCode(err) == chat.EUnavailable {
+		return chat.Session{}, err
+	} else if err != nil {
 		return chat.Session{}, fmt.Errorf("login %s: %w", u.ID, err)
 	}
 	if !ok {
 		return chat.Session{}, badCredentials()
 	}
 	return s.open(ctx, u, uuid.NewString())
+}
+
+// unknownUser spends a hash like a wrong password would, so unknown users
+// and wrong passwords take the same time and the same hashing slots.
+func (s *Service) unknownUser(ctx context.Context, password string) error {
+	if _, err := s.check(ctx, s.dummyHash, password); chat.ErrorCode(err) == chat.EUnavailable {
+		return err
+	}
+	return badCredentials()
 }
 
 // Refresh rotates a refresh token into a new session of the same family.

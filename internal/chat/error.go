@@ -3,6 +3,7 @@ package chat
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Code classifies an Error; the HTTP layer maps each code to one status.
@@ -15,7 +16,8 @@ const (
 	EUnauthenticated Code = "unauthenticated" // no, bad or expired credentials
 	EConflict        Code = "conflict"        // clashes with the current state
 	EInvalid         Code = "invalid"         // the input breaks a rule
-	EUnavailable     Code = "unavailable"     // a dependency is down; retry later
+	EUnavailable     Code = "unavailable"     // a dependency is down or the replica is full; retry later
+	ETooMany         Code = "too_many"        // a rate limit or cap refused the request; retry later
 	EInternal        Code = "internal"        // a bug or an unexpected failure
 )
 
@@ -26,7 +28,10 @@ type Error struct {
 	Message string
 	// Field names the input location of an EInvalid error, e.g. "body.name".
 	Field string
-	Err   error
+	// RetryAfter, when set, is how long the client should wait before
+	// trying again (ETooMany, EUnavailable).
+	RetryAfter time.Duration
+	Err        error
 }
 
 func (e *Error) Error() string {
@@ -55,4 +60,16 @@ func ErrorCode(err error) Code {
 		return e.Code
 	}
 	return EInternal
+}
+
+// TooMany returns an ETooMany error: a limit refused the request, and the
+// client may try again after retryAfter.
+func TooMany(retryAfter time.Duration, format string, args ...any) *Error {
+	return &Error{Code: ETooMany, RetryAfter: retryAfter, Message: fmt.Sprintf(format, args...)}
+}
+
+// Busy returns an EUnavailable error for a replica that is at capacity: the
+// client may try again after retryAfter.
+func Busy(retryAfter time.Duration, format string, args ...any) *Error {
+	return &Error{Code: EUnavailable, RetryAfter: retryAfter, Message: fmt.Sprintf(format, args...)}
 }

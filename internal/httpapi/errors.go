@@ -6,13 +6,15 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/danielgtaylor/huma/v2"
 
 	"github.com/parley-chat/parley/internal/chat"
 )
 
-// retryAfterSeconds is what 503 answers suggest clients wait.
+// retryAfterSeconds is what 503 answers suggest clients wait when the
+// error names no wait of its own.
 const retryAfterSeconds = 2
 
 var codeStatus = map[chat.Code]int{
@@ -22,6 +24,7 @@ var codeStatus = map[chat.Code]int{
 	chat.EConflict:        http.StatusConflict,
 	chat.EInvalid:         http.StatusUnprocessableEntity,
 	chat.EUnavailable:     http.StatusServiceUnavailable,
+	chat.ETooMany:         http.StatusTooManyRequests,
 }
 
 // problem turns any error from a service into a Huma error. It is the one
@@ -49,18 +52,28 @@ func (s *Server) problem(ctx context.Context, err error) error {
 	if ce.Field != "" {
 		details = append(details, &huma.ErrorDetail{Message: ce.Message, Location: ce.Field})
 	}
-	return withStatusHeaders(huma.NewError(status, ce.Message, details...), status)
+	return withStatusHeaders(huma.NewError(status, ce.Message, details...), status, ce.RetryAfter)
 }
 
-// withStatusHeaders adds the headers the contract ties to a status.
-func withStatusHeaders(err error, status int) error {
+// withStatusHeaders adds the headers the contract ties to a status;
+// retryAfter (0: the default) goes into Retry-After.
+func withStatusHeaders(err error, status int, retryAfter time.Duration) error {
 	switch status {
 	case http.StatusUnauthorized:
 		return huma.ErrorWithHeaders(err, http.Header{"WWW-Authenticate": {`Bearer realm="parley"`}})
 	case http.StatusServiceUnavailable, http.StatusTooManyRequests:
-		return huma.ErrorWithHeaders(err, http.Header{"Retry-After": {strconv.Itoa(retryAfterSeconds)}})
+		return huma.ErrorWithHeaders(err, http.Header{"Retry-After": {retryAfterHeader(retryAfter)}})
 	}
 	return err
+}
+
+// retryAfterHeader is d in whole seconds, rounded up and at least 1, so a
+// client that waits it out is past the limit; 0 is the default wait.
+func retryAfterHeader(d time.Duration) string {
+	if d <= 0 {
+		return strconv.Itoa(retryAfterSeconds)
+	}
+	return strconv.FormatInt(max(1, int64((d+time.Second-1)/time.Second)), 10)
 }
 
 // writeProblem writes an RFC 9457 problem outside Huma's operations (the

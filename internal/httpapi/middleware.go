@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -80,7 +81,8 @@ func (s *Server) unauthorized(ctx huma.Context, msg string) {
 
 // checkBody reads request bodies up to maxBodyBytes and refuses one that is
 // larger (413) or not valid UTF-8 (400): encoding/json would otherwise turn
-// bad bytes into U+FFFD silently and store them.
+// bad bytes into U+FFFD silently and store them. It also refuses bodies
+// nested deeper than maxBodyDepth (400), before anything decodes them.
 func checkBody(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Body == nil || r.Body == http.NoBody {
@@ -101,6 +103,9 @@ func checkBody(next http.Handler) http.Handler {
 			return
 		case hasLoneSurrogate(body):
 			writeProblem(w, http.StatusBadRequest, "request body escapes a lone UTF-16 surrogate, which is not a character")
+			return
+		case jsonDepth(body, maxBodyDepth) > maxBodyDepth:
+			writeProblem(w, http.StatusBadRequest, "request body nests deeper than "+strconv.Itoa(maxBodyDepth)+" levels")
 			return
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))

@@ -113,6 +113,8 @@ func apiConfig() huma.Config {
 	cfg.Servers = []*huma.Server{{URL: "/", Description: "the server this document was fetched from"}}
 	// Without the $schema link generated clients grow a useless field.
 	cfg.CreateHooks = nil
+	// Error bodies never echo secrets, long values or nested structures.
+	cfg.Transformers = append(cfg.Transformers, boundEchoes)
 	cfg.Components.SecuritySchemes = map[string]*huma.SecurityScheme{
 		bearerScheme: {Type: "http", Scheme: "bearer", BearerFormat: "JWT",
 			Description: "An access token from register, login or refresh."},
