@@ -60,6 +60,33 @@ func Main(m *testing.M) {
 // Binary is the path of the parley binary under test.
 func Binary() string { return binary }
 
+var plain struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+// PlainBinary builds parley without the race detector (once per test
+// process) and returns its path: for tests of resource bounds, which the
+// race detector's own memory would swamp.
+func PlainBinary(tb testing.TB) string {
+	tb.Helper()
+	plain.once.Do(func() {
+		_, file, _, _ := runtime.Caller(0)
+		plain.path = binary + "-plain"
+		build := exec.Command("go", "build", "-o", plain.path, "./cmd/parley")
+		build.Dir = filepath.Join(filepath.Dir(file), "..", "..")
+		out, err := build.CombinedOutput()
+		if err != nil {
+			plain.err = fmt.Errorf("build parley without -race: %v\n%s", err, out)
+		}
+	})
+	if plain.err != nil {
+		tb.Fatal(plain.err)
+	}
+	return plain.path
+}
+
 // Secret returns a random JWT secret for a test's replicas.
 func Secret(tb testing.TB) string {
 	tb.Helper()
@@ -102,6 +129,15 @@ type Replica struct {
 func (c *Cluster) MustStart(tb testing.TB, env ...string) *Replica {
 	tb.Helper()
 	return MustStartCmd(tb, c.Command(env...))
+}
+
+// MustStartBinary is MustStart with another build of parley (see
+// PlainBinary).
+func (c *Cluster) MustStartBinary(tb testing.TB, bin string, env ...string) *Replica {
+	tb.Helper()
+	cmd := c.Command(env...)
+	cmd.Path, cmd.Args[0] = bin, bin
+	return MustStartCmd(tb, cmd)
 }
 
 // Command is the `parley serve` command of a replica on the cluster's
