@@ -30,6 +30,7 @@ type Config struct {
 	// TLSCertFile and TLSKeyFile, both set, serve HTTPS with HTTP/2.
 	TLSCertFile string
 	TLSKeyFile  string
+	Limits      LimitsConfig
 }
 
 // maxHeartbeat keeps heartbeats well under the SSE write deadline.
@@ -84,9 +85,11 @@ func parseConfig(name string, args []string, getenv func(string) string, stderr 
 	str(&cors, "cors-origins", "PARLEY_CORS_ORIGINS", "", "comma-separated allowed origins")
 	str(&c.TLSCertFile, "tls-cert-file", "PARLEY_TLS_CERT_FILE", "", "PEM certificate chain; with -tls-key-file serves HTTPS and HTTP/2")
 	str(&c.TLSKeyFile, "tls-key-file", "PARLEY_TLS_KEY_FILE", "", "PEM private key of -tls-cert-file")
+	parseLimits := c.Limits.limitFlags(fs, getenv, &errs)
 	if err := fs.Parse(args); err != nil {
 		return Config{}, err
 	}
+	parseLimits()
 	for _, read := range secrets {
 		read()
 	}
@@ -136,6 +139,9 @@ func (c Config) validate(needSecret bool) error {
 	}
 	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
 		errs = append(errs, errors.New("PARLEY_TLS_CERT_FILE (-tls-cert-file) and PARLEY_TLS_KEY_FILE (-tls-key-file) must be set together"))
+	}
+	if err := c.Limits.validate(poolSize + 64); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -25,6 +26,7 @@ var defaults = Config{
 	AccessTTL:   15 * time.Minute,
 	RefreshTTL:  720 * time.Hour,
 	Heartbeat:   15 * time.Second,
+	Limits:      defaultLimits,
 
 	StreamTicketTTL: 30 * time.Second,
 }
@@ -70,7 +72,7 @@ func TestConfig(t *testing.T) {
 		}, want: Config{
 			Addr: "127.0.0.1:9000", DatabaseURL: testURL, DataDir: "/var/lib/parley", JWTSecret: testSecret,
 			JWTIssuer: "iss", JWTAudience: "aud", AccessTTL: 5 * time.Minute, RefreshTTL: 24 * time.Hour,
-			Heartbeat: 2 * time.Second, StreamTicketTTL: 5 * time.Second, CORSOrigins: []string{"https://a.example", "https://b.example"},
+			Heartbeat: 2 * time.Second, StreamTicketTTL: 5 * time.Second, CORSOrigins: []string{"https://a.example", "https://b.example"}, Limits: defaultLimits,
 		}},
 		{name: "Flags", args: []string{
 			"-addr", ":9001", "-database-url", testURL, "-data-dir", "d", "-jwt-secret", testSecret,
@@ -79,7 +81,19 @@ func TestConfig(t *testing.T) {
 		}, want: Config{
 			Addr: ":9001", DatabaseURL: testURL, DataDir: "d", JWTSecret: testSecret, JWTIssuer: "i", JWTAudience: "a",
 			AccessTTL: time.Minute, RefreshTTL: 2 * time.Hour, Heartbeat: 3 * time.Second, StreamTicketTTL: time.Minute, CORSOrigins: []string{"https://c.example"},
+			Limits: defaultLimits,
 		}},
+		{name: "LimitsEnv", env: map[string]string{
+			"PARLEY_POST_RATE": "2.5", "PARLEY_POST_BURST": "5", "PARLEY_LOGIN_FAILURES": "3", "PARLEY_LOGIN_WINDOW": "1m",
+			"PARLEY_LOGIN_FAILURES_PER_USER": "0", "PARLEY_STREAMS_PER_USER": "4", "PARLEY_MAX_STREAMS": "100",
+			"PARLEY_TRUSTED_PROXIES": "10.0.0.0/8, 192.168.1.7 ,::1", "PARLEY_TCP_USER_TIMEOUT": "5s",
+		}, want: with(func(c *Config) {
+			c.Limits = LimitsConfig{PostRate: 2.5, PostBurst: 5, LoginFailures: 3, LoginWindow: time.Minute, StreamsPerUser: 4, MaxStreams: 100,
+				TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.168.1.7/32"), netip.MustParsePrefix("::1/128")},
+				TCPUserTimeout: 5 * time.Second}
+		})},
+		{name: "LimitsFlagsWin", args: []string{"-post-rate", "0", "-max-streams", "0"}, env: map[string]string{"PARLEY_POST_RATE": "1", "PARLEY_MAX_STREAMS": "5"},
+			want: with(func(c *Config) { c.Limits.PostRate, c.Limits.MaxStreams = 0, 0 })},
 		{name: "FlagsWinOverEnv",
 			args: []string{"-addr=:2", "-access-ttl=2m", "--heartbeat=4s", "-jwt-secret", testSecret},
 			env:  map[string]string{"PARLEY_ADDR": ":1", "PARLEY_ACCESS_TTL": "1m", "PARLEY_HEARTBEAT": "1s", "PARLEY_JWT_SECRET": "short", "PARLEY_DATABASE_URL": testURL},
@@ -119,6 +133,16 @@ func TestConfig(t *testing.T) {
 		{name: "ErrEmptyDataDirWithoutURL", args: []string{"-data-dir="}, wantErr: []string{"PARLEY_DATA_DIR"}},
 		{name: "ErrEmptyIssuer", args: []string{"-jwt-issuer="}, wantErr: []string{"PARLEY_JWT_ISSUER"}},
 		{name: "ErrEmptyAudience", args: []string{"-jwt-audience="}, wantErr: []string{"PARLEY_JWT_AUDIENCE"}},
+		{name: "ErrBadPostRate", env: map[string]string{"PARLEY_POST_RATE": "ten"}, wantErr: []string{"PARLEY_POST_RATE", "ten"}},
+		{name: "ErrNegativePostRate", env: map[string]string{"PARLEY_POST_RATE": "-1"}, wantErr: []string{"PARLEY_POST_RATE"}},
+		{name: "ErrZeroBurst", env: map[string]string{"PARLEY_POST_BURST": "0"}, wantErr: []string{"PARLEY_POST_BURST"}},
+		{name: "ErrBadLoginFailures", env: map[string]string{"PARLEY_LOGIN_FAILURES": "1.5"}, wantErr: []string{"PARLEY_LOGIN_FAILURES", "1.5"}},
+		{name: "ErrNegativeStreams", env: map[string]string{"PARLEY_STREAMS_PER_USER": "-1"}, wantErr: []string{"PARLEY_STREAMS_PER_USER"}},
+		{name: "ErrShortLoginWindow", env: map[string]string{"PARLEY_LOGIN_WINDOW": "10ms"}, wantErr: []string{"PARLEY_LOGIN_WINDOW"}},
+		{name: "ErrBadLoginWindow", env: map[string]string{"PARLEY_LOGIN_WINDOW": "10"}, wantErr: []string{"PARLEY_LOGIN_WINDOW"}},
+		{name: "ErrMaxStreamsOverFileLimit", env: map[string]string{"PARLEY_MAX_STREAMS": "2000000000"}, wantErr: []string{"PARLEY_MAX_STREAMS", "open-file limit"}},
+		{name: "ErrBadTrustedProxy", env: map[string]string{"PARLEY_TRUSTED_PROXIES": "10.0.0.0/8,nginx"}, wantErr: []string{"PARLEY_TRUSTED_PROXIES", "nginx"}},
+		{name: "ErrNegativeTCPUserTimeout", env: map[string]string{"PARLEY_TCP_USER_TIMEOUT": "-1s"}, wantErr: []string{"PARLEY_TCP_USER_TIMEOUT"}},
 		{name: "ErrUnknownFlag", args: []string{"-port", "8080"}, wantErr: []string{"-port"}},
 		{name: "ErrUnexpectedArgument", args: []string{"now"}, wantErr: []string{"unexpected arguments", "now"}},
 	}

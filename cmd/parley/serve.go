@@ -22,6 +22,7 @@ import (
 	"github.com/parley-chat/parley/internal/auth"
 	"github.com/parley-chat/parley/internal/chat"
 	"github.com/parley-chat/parley/internal/httpapi"
+	"github.com/parley-chat/parley/internal/limits"
 	"github.com/parley-chat/parley/internal/localpg"
 	"github.com/parley-chat/parley/internal/metrics"
 	"github.com/parley-chat/parley/internal/postgres"
@@ -85,8 +86,13 @@ func (m *Main) Open(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("PARLEY_JWT_SECRET: %w", err)
 	}
-	db := postgres.NewDB(m.pool)
-	accounts, err := auth.NewService(db, tokens, m.Config.RefreshTTL)
+	lim := m.Config.Limits
+	db := postgres.NewDB(m.pool, postgres.WithLimits(postgres.Limits{
+		PostRate: lim.PostRate, PostBurst: lim.PostBurst,
+		LoginFailures: lim.LoginFailures, LoginFailuresPerUser: lim.LoginFailuresPerUser, LoginWindow: lim.LoginWindow,
+	}))
+	accounts, err := auth.NewService(db, tokens, m.Config.RefreshTTL,
+		auth.WithLoginThrottle(db), auth.WithHashGate(limits.NewGate(0, limits.HashWait)))
 	if err != nil {
 		return err
 	}
@@ -124,6 +130,7 @@ func (m *Main) Open(ctx context.Context) error {
 		Metrics:     m.metrics.Handler(),
 		Observer:    m.metrics,
 		CORSOrigins: m.Config.CORSOrigins,
+		Proxies:     lim.TrustedProxies,
 		Heartbeat:   m.Config.Heartbeat,
 		Version:     buildVersion(),
 		Logger:      m.Logger,

@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -21,6 +22,8 @@ type Service struct {
 	dummyHash string
 	// hashing bounds the argon2id hashes in progress (19 MiB each).
 	hashing *limits.Gate
+	// logins limits failed logins; nil is no limit.
+	logins chat.LoginThrottle
 }
 
 var _ chat.AccountService = (*Service)(nil)
@@ -32,6 +35,9 @@ type Option func(*Service)
 // included, through g. Without it hashes are bounded by GOMAXPROCS with
 // limits.HashWait.
 func WithHashGate(g *limits.Gate) Option { return func(s *Service) { s.hashing = g } }
+
+// WithLoginThrottle limits failed logins with t.
+func WithLoginThrottle(t chat.LoginThrottle) Option { return func(s *Service) { s.logins = t } }
 
 // NewService returns an account service.
 func NewService(users chat.UserStore, tokens *Tokens, refreshTTL time.Duration, opts ...Option) (*Service, error) {
@@ -109,8 +115,36 @@ func checkPassword(p string) error {
 	return nil
 }
 
-// Login checks a username and password and opens a session.
-func (s *Service) Login(ctx context.Context, username, password string) (chat.Session, error) {
+// Login checks a username and password from clientIP and opens a session.
+// Under a login throttle the attempt is counted as a failure before the
+// password is checked, and the count is taken back unless it did fail: so
+// concurrent wrong guesses cannot all slip under the limit, and over it
+// even the right password answers ETooMany until the window passes.
+func (s *Service) Login(ctx context.Context, username, password, clientIP string) (chat.Session, error) {
+	if s.logins == nil {
+		return s.login(ctx, username, password)
+	}
+	// Unknown and impossible usernames are counted like known ones.
+	key, err := chat.NormalizeUsername("body.username", username)
+	if err != nil {
+		key = strings.ToLower(username)
+	}
+	if err := s.logins.ReserveLogin(ctx, key, clientIP); err != nil {
+		return chat.Session{}, err
+	}
+	sess, err := s.login(ctx, username, password)
+	if chat.ErrorCode(err) != chat.EUnauthenticated {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		// A release that fails leaves one failure too many counted until
+		// the window ends; the login's own answer stands.
+		_ = s.logins.ReleaseLogin(rctx, key, clientIP)
+	}
+	return sess, err
+}
+
+// login checks a username and password and opens a session.
+func (s *Service) login(ctx context.Context, username, password string) (chat.Session, error) {
 	name, err := chat.NormalizeUsername("body.username", username)
 	if err != nil {
 		// Not a possible username: answer like any unknown user.

@@ -24,7 +24,9 @@ type Principal struct {
 // AccountService registers users and manages their sessions.
 type AccountService interface {
 	Register(ctx context.Context, username, password, displayName string) (Session, error)
-	Login(ctx context.Context, username, password string) (Session, error)
+	// Login opens a session; clientIP is the caller's address, for the
+	// failed-login limits.
+	Login(ctx context.Context, username, password, clientIP string) (Session, error)
 	Refresh(ctx context.Context, refreshToken string) (Session, error)
 	Logout(ctx context.Context, refreshToken string) error
 	// Authenticate checks an access token.
@@ -55,6 +57,16 @@ type UserStore interface {
 	RotateRefreshToken(ctx context.Context, oldHash []byte, next RefreshToken) (string, error)
 	// RevokeRefreshFamily revokes the family of the token; unknown is fine.
 	RevokeRefreshFamily(ctx context.Context, hash []byte) error
+}
+
+// LoginThrottle limits failed logins per username and client address.
+type LoginThrottle interface {
+	// ReserveLogin counts one failed login before the password is checked
+	// (so concurrent guesses cannot all slip under the limit), or refuses
+	// it with ETooMany when a limit is reached.
+	ReserveLogin(ctx context.Context, username, clientIP string) error
+	// ReleaseLogin takes a reservation back when the login did not fail.
+	ReleaseLogin(ctx context.Context, username, clientIP string) error
 }
 
 // RoomCreate is the input of CreateRoom.

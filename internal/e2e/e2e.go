@@ -97,6 +97,30 @@ func Secret(tb testing.TB) string {
 	return hex.EncodeToString(b)
 }
 
+// RaisedLimits lift the contract's limits far above what tests do (fan-out
+// tests post thousands of messages, stream tests open many streams), while
+// keeping every limiter at work. Replicas start with them unless a test
+// sets the variables itself (later settings win), as the limit tests do
+// with DefaultLimits.
+var RaisedLimits = []string{
+	"PARLEY_POST_RATE=1000000",
+	"PARLEY_POST_BURST=1000000",
+	"PARLEY_LOGIN_FAILURES=1000000",
+	"PARLEY_LOGIN_FAILURES_PER_USER=1000000",
+	"PARLEY_STREAMS_PER_USER=100000",
+}
+
+// DefaultLimits are the contract's limits, for tests of the limits.
+var DefaultLimits = []string{
+	"PARLEY_POST_RATE=10",
+	"PARLEY_POST_BURST=20",
+	"PARLEY_LOGIN_FAILURES=10",
+	"PARLEY_LOGIN_FAILURES_PER_USER=100",
+	"PARLEY_LOGIN_WINDOW=10m",
+	"PARLEY_STREAMS_PER_USER=32",
+	"PARLEY_MAX_STREAMS=10000",
+}
+
 // Cluster is a test's database and the replicas serving it.
 type Cluster struct {
 	DatabaseURL string
@@ -144,7 +168,7 @@ func (c *Cluster) MustStartBinary(tb testing.TB, bin string, env ...string) *Rep
 // database, on a free port of 127.0.0.1, with env added to its settings.
 func (c *Cluster) Command(env ...string) *exec.Cmd {
 	cmd := exec.Command(binary, "serve")
-	cmd.Env = append(os.Environ(),
+	cmd.Env = append(append(os.Environ(), RaisedLimits...),
 		"PARLEY_DATABASE_URL="+c.DatabaseURL,
 		"PARLEY_JWT_SECRET="+c.Secret,
 		"PARLEY_ADDR=127.0.0.1:0",

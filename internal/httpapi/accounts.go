@@ -38,7 +38,7 @@ type userOutput struct {
 func (s *Server) registerAccounts() {
 	const tag = "Accounts"
 	huma.Register(s.api, op("register", http.MethodPost, "/v1/auth/register", "Register an account", tag, http.StatusCreated,
-		http.StatusBadRequest, http.StatusConflict, http.StatusRequestEntityTooLarge, http.StatusUnprocessableEntity),
+		http.StatusBadRequest, http.StatusConflict, http.StatusRequestEntityTooLarge, http.StatusUnprocessableEntity, http.StatusServiceUnavailable),
 		func(ctx context.Context, in *struct{ Body RegisterRequest }) (*sessionOutput, error) {
 			sess, err := s.Accounts.Register(ctx, in.Body.Username, in.Body.Password, in.Body.DisplayName)
 			if err != nil {
@@ -48,9 +48,10 @@ func (s *Server) registerAccounts() {
 		})
 
 	huma.Register(s.api, op("login", http.MethodPost, "/v1/auth/login", "Log in with username and password", tag, http.StatusOK,
-		http.StatusBadRequest, http.StatusUnauthorized, http.StatusRequestEntityTooLarge, http.StatusUnprocessableEntity),
+		http.StatusBadRequest, http.StatusUnauthorized, http.StatusRequestEntityTooLarge, http.StatusUnprocessableEntity,
+		http.StatusTooManyRequests, http.StatusServiceUnavailable),
 		func(ctx context.Context, in *struct{ Body LoginRequest }) (*sessionOutput, error) {
-			sess, err := s.Accounts.Login(ctx, in.Body.Username, in.Body.Password)
+			sess, err := s.Accounts.Login(ctx, in.Body.Username, in.Body.Password, clientIP(ctx))
 			if err != nil {
 				return nil, s.problem(ctx, err)
 			}

@@ -49,7 +49,8 @@ func (in *historyInput) Resolve(ctx huma.Context) []error {
 func (s *Server) registerMessages() {
 	const tag = "Messages"
 	post := authed(op("postMessage", http.MethodPost, "/v1/rooms/{room_id}/messages", "Post a message", tag, http.StatusCreated,
-		http.StatusBadRequest, http.StatusForbidden, http.StatusNotFound, http.StatusConflict, http.StatusRequestEntityTooLarge, http.StatusUnprocessableEntity))
+		http.StatusBadRequest, http.StatusForbidden, http.StatusNotFound, http.StatusConflict, http.StatusRequestEntityTooLarge, http.StatusUnprocessableEntity,
+		http.StatusTooManyRequests))
 	post.Description = "Answers 201 with the new message, or 200 with the original when client_id repeats with the same body."
 	post.Responses = map[string]*huma.Response{"200": {
 		Description: "The message stored earlier under the same client_id.",

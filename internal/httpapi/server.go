@@ -15,6 +15,7 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 
 	"github.com/parley-chat/parley/internal/chat"
+	"github.com/parley-chat/parley/internal/limits"
 )
 
 // maxBodyBytes bounds every request body; the largest valid one (a message
@@ -44,7 +45,9 @@ type Options struct {
 	// Metrics serves /metrics (404 when nil).
 	Metrics http.Handler
 	// Observer hears about requests and streams, for metrics.
-	Observer  Observer
+	Observer Observer
+	// Proxies are the trusted reverse proxies, for client addresses.
+	Proxies   limits.Proxies
 	Heartbeat time.Duration
 	// Version is the build's version, shown by /healthz.
 	Version string
@@ -90,7 +93,7 @@ func New(opts Options) *Server {
 	}
 	rt.handle("GET /{$}", routeRoot, root)
 	rt.handle("/", routeUnmatched, func(w http.ResponseWriter, r *http.Request) { notFoundOrNotAllowed(rt.mux, w, r) })
-	s.handler = s.requests(s.recoverer(cors(opts.CORSOrigins, refuseDotKeys(rt))))
+	s.handler = s.requests(s.recoverer(cors(opts.CORSOrigins, s.withClientIP(refuseDotKeys(rt)))))
 	return s
 }
 
@@ -115,6 +118,7 @@ func apiConfig() huma.Config {
 	cfg.CreateHooks = nil
 	// Error bodies never echo secrets, long values or nested structures.
 	cfg.Transformers = append(cfg.Transformers, boundEchoes)
+	cfg.OnAddOperation = append(cfg.OnAddOperation, documentRetryAfter)
 	cfg.Components.SecuritySchemes = map[string]*huma.SecurityScheme{
 		bearerScheme: {Type: "http", Scheme: "bearer", BearerFormat: "JWT",
 			Description: "An access token from register, login or refresh."},

@@ -13,14 +13,15 @@ import (
 // openMessagePipe opens a room pipe (see roomPipe) for a change to message
 // messageID needing need, and checks it: the caller may do it in the room,
 // the message exists there and is not deleted, and (for the author needs)
-// the caller may change this message. extra lookups ride along.
+// the caller may change this message. extra lookups ride along. The change
+// counts against the caller's write limit.
 func (db *DB) openMessagePipe(ctx context.Context, userID, roomID, messageID string, need chat.Need, extra ...lookup) (*roomPipe, chat.Message, error) {
 	var (
 		role  chat.Role
 		msg   chat.Message
 		found bool
 	)
-	p, err := db.openRoomPipe(ctx, roomID, append([]lookup{
+	p, err := db.openRoomPipe(ctx, roomID, writer{userID: userID}, append([]lookup{
 		roleLookup(roomID, userID, &role),
 		messageLookup(roomID, messageID, userID, &msg, &found),
 	}, extra...)...)

@@ -31,7 +31,7 @@ type eventFixture struct {
 
 // MustEventFixture creates a migrated database, a pool of maxConns on it
 // and a user.
-func MustEventFixture(tb testing.TB, maxConns int32) *eventFixture {
+func MustEventFixture(tb testing.TB, maxConns int32, opts ...postgres.Option) *eventFixture {
 	tb.Helper()
 	url := pgtest.NewDB(tb)
 	pool, err := postgres.OpenPool(tb.Context(), url, maxConns)
@@ -39,7 +39,7 @@ func MustEventFixture(tb testing.TB, maxConns int32) *eventFixture {
 		tb.Fatalf("open pool: %v", err)
 	}
 	tb.Cleanup(pool.Close)
-	f := &eventFixture{url: url, db: postgres.NewDB(pool), user: uuid.NewString()}
+	f := &eventFixture{url: url, db: postgres.NewDB(pool, opts...), user: uuid.NewString()}
 	u := chat.User{ID: f.user, Username: "u" + strings.ReplaceAll(f.user, "-", "")[:12], DisplayName: "User", CreatedAt: time.Now().UTC()}
 	if err := f.db.CreateUser(tb.Context(), u, "hash"); err != nil {
 		tb.Fatalf("create user: %v", err)

@@ -112,7 +112,7 @@ const appendMessageSQL = `WITH r AS (
 // when the body matches the one first posted and EConflict when it does not.
 //
 // Posting is the hot path: it takes two round trips (see roomPipe). The
-// first locks the room and reads the caller's role and author, any message
+// first charges the write limit (a repeated client_id is free), locks the room and reads the caller's role and author, any message
 // under the same client_id and the room of the message replied to; the
 // second appends the message and commits.
 func (db *DB) PostMessage(ctx context.Context, userID, roomID string, in chat.MessagePost) (chat.Message, bool, error) {
@@ -175,7 +175,7 @@ func (db *DB) PostMessage(ctx context.Context, userID, roomID string, in chat.Me
 			},
 		})
 	}
-	p, err := db.openRoomPipe(ctx, roomID, lookups...)
+	p, err := db.openRoomPipe(ctx, roomID, writer{userID: userID, clientID: in.ClientID}, lookups...)
 	if err != nil {
 		return chat.Message{}, false, err
 	}

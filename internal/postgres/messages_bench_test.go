@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/parley-chat/parley/internal/chat"
+	"github.com/parley-chat/parley/internal/postgres"
 )
 
 // BenchmarkPostMessage measures PostMessage on a real database: its
@@ -14,41 +15,50 @@ import (
 func BenchmarkPostMessage(b *testing.B) {
 	post := chat.MessagePost{Body: "hello, room: a message of ordinary length for a chat"}
 
-	b.Run("Sequential", func(b *testing.B) {
-		f := MustEventFixture(b, 4)
-		roomID := f.MustRoom(b)
-		ctx := b.Context()
-		b.ReportAllocs()
-		for b.Loop() {
-			if _, _, err := f.db.PostMessage(ctx, f.user, roomID, post); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
-
-	// Eight posters (four per core on this 2-core machine) share a pool of
-	// eight connections: into one room they queue on its row lock, into
-	// several they contend only on the commit-time NOTIFY lock.
-	for _, rooms := range []int{1, 8} {
-		b.Run("Parallel/rooms="+strconv.Itoa(rooms), func(b *testing.B) {
-			f := MustEventFixture(b, 8)
-			ids := make([]string, rooms)
-			for i := range ids {
-				ids[i] = f.MustRoom(b)
-			}
-			var next atomic.Int64
+	// limited runs under a write limit that never refuses, to measure the
+	// charge riding in the first round trip.
+	limited := postgres.WithLimits(postgres.Limits{PostRate: 1e9, PostBurst: 1e9})
+	for _, lim := range []struct {
+		name string
+		opts []postgres.Option
+	}{{"", nil}, {"/limited", []postgres.Option{limited}}} {
+		b.Run("Sequential"+lim.name, func(b *testing.B) {
+			f := MustEventFixture(b, 4, lim.opts...)
+			roomID := f.MustRoom(b)
 			ctx := b.Context()
 			b.ReportAllocs()
-			b.SetParallelism(4)
-			b.RunParallel(func(pb *testing.PB) {
-				roomID := ids[int(next.Add(1))%rooms]
-				for pb.Next() {
-					if _, _, err := f.db.PostMessage(ctx, f.user, roomID, post); err != nil {
-						b.Error(err)
-						return
-					}
+			for b.Loop() {
+				if _, _, err := f.db.PostMessage(ctx, f.user, roomID, post); err != nil {
+					b.Fatal(err)
 				}
-			})
+			}
 		})
+
+		// Eight posters (four per core on this 2-core machine) share a pool
+		// of eight connections: into one room they queue on its row lock,
+		// into several they contend only on the commit-time NOTIFY lock
+		// (and, limited, on their one user's bucket row).
+		for _, rooms := range []int{1, 8} {
+			b.Run("Parallel/rooms="+strconv.Itoa(rooms)+lim.name, func(b *testing.B) {
+				f := MustEventFixture(b, 8, lim.opts...)
+				ids := make([]string, rooms)
+				for i := range ids {
+					ids[i] = f.MustRoom(b)
+				}
+				var next atomic.Int64
+				ctx := b.Context()
+				b.ReportAllocs()
+				b.SetParallelism(4)
+				b.RunParallel(func(pb *testing.PB) {
+					roomID := ids[int(next.Add(1))%rooms]
+					for pb.Next() {
+						if _, _, err := f.db.PostMessage(ctx, f.user, roomID, post); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				})
+			})
+		}
 	}
 }

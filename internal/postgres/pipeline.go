@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/parley-chat/parley/internal/chat"
@@ -14,8 +16,9 @@ import (
 
 // roomPipe is a transaction on one pooled connection that changes a room in
 // two round trips, for the hot writes (posting, and editing, deleting and
-// reacting to messages). The first round trip (openRoomPipe) pipelines
-// BEGIN, the room lock and the lookups the change decides on; they run after
+// reacting to messages). The first round trip (openRoomPipe) pipelines the
+// write limit's charge, BEGIN, the room lock and the lookups the change
+// decides on; they run after
 // the lock, so each sees every earlier commit. The second (commit) sends the
 // writes and COMMIT. The room lock is held for about one round trip.
 type roomPipe struct {
@@ -41,9 +44,20 @@ func roleLookup(roomID, userID string, role *chat.Role) lookup {
 	}
 }
 
+// writer names the author of a write that counts against the write limit
+// (posts, edits, deletes, reactions), for openRoomPipe. clientID names a
+// post whose repeat is free. The zero value charges nothing.
+type writer struct {
+	userID, clientID string
+}
+
 // openRoomPipe begins a transaction, locks the live room roomID and runs the
-// lookups, in one round trip. On error nothing is left open.
-func (db *DB) openRoomPipe(ctx context.Context, roomID string, lookups ...lookup) (*roomPipe, error) {
+// lookups, in one round trip. A write by w is charged against the write
+// limit first, in a pipeline segment of its own (see chargeWriteSQL): the
+// charge sticks when the write is refused, and when the limit refuses the
+// write the room lock is not taken and openRoomPipe answers ETooMany. On
+// error nothing is left open.
+func (db *DB) openRoomPipe(ctx context.Context, roomID string, w writer, lookups ...lookup) (*roomPipe, error) {
 	if !validID(roomID) {
 		return nil, roomNotFound()
 	}
@@ -51,28 +65,52 @@ func (db *DB) openRoomPipe(ctx context.Context, roomID string, lookups ...lookup
 	if err != nil {
 		return nil, dbError(err, "acquire connection")
 	}
-	p := &roomPipe{conn: conn}
-	var b pgx.Batch
-	b.Queue(`BEGIN`)
-	b.Queue(lockRoomSQL, roomID)
-	for _, l := range lookups {
-		b.Queue(l.sql, l.args...)
+	rp := &roomPipe{conn: conn}
+	charge := writeCharge{}
+	if w.userID != "" {
+		charge = db.newWriteCharge()
 	}
-	br := conn.SendBatch(ctx, &b)
-	_, err = br.Exec()
+	tm := conn.Conn().TypeMap()
+	p := conn.Conn().PgConn().StartPipeline(ctx)
+	charge.queue(p, w.userID, roomID, w.clientID)
+	p.SendQueryParams(`BEGIN`, nil, nil, nil, nil)
+	charge.queueLock(p, roomID)
+	for _, l := range lookups {
+		args, aerr := textArgs(l.args)
+		if aerr != nil {
+			err = aerr
+			break
+		}
+		p.SendQueryParams(l.sql, args, nil, nil, binaryResults)
+	}
+	var verdict error
 	if err == nil {
-		p.Room, err = scanRoom(br.QueryRow())
+		err = p.Sync()
+	}
+	if err == nil {
+		if verdict = charge.verdict(p, tm); verdict != nil && chat.ErrorCode(verdict) != chat.ETooMany {
+			err = verdict
+		}
+	}
+	if err == nil {
+		err = pipeExec(p)
+	}
+	if err == nil {
+		rp.Room, err = scanRoom(pipeRowScanner{p, tm})
 		if errors.Is(err, pgx.ErrNoRows) {
 			err = roomNotFound()
 		}
+	}
+	if verdict != nil {
+		err = verdict // the lock was not taken
 	}
 	for _, l := range lookups {
 		if err != nil {
 			break
 		}
-		err = l.scan(br.QueryRow())
+		err = l.scan(pipeRowScanner{p, tm})
 	}
-	if cerr := br.Close(); err == nil {
+	if cerr := p.Close(); err == nil && cerr != nil {
 		err = cerr
 	}
 	if err != nil {
@@ -83,11 +121,39 @@ func (db *DB) openRoomPipe(ctx context.Context, roomID string, lookups ...lookup
 			conn.Release()
 			return nil, dbError(err, "lock room")
 		}
-		p.Refuse(ctx)
+		rp.Refuse(ctx)
 		return nil, err
 	}
-	return p, nil
+	return rp, nil
 }
+
+// textArgs encodes a lookup's arguments as text parameters whose types the
+// server infers, as it does for pgx; lookups take strings (ids, keys).
+func textArgs(args []any) ([][]byte, error) {
+	out := make([][]byte, len(args))
+	for i, a := range args {
+		switch v := a.(type) {
+		case nil:
+		case string:
+			out[i] = []byte(v)
+		case int64:
+			out[i] = []byte(strconv.FormatInt(v, 10))
+		case int:
+			out[i] = []byte(strconv.Itoa(v))
+		default:
+			return nil, fmt.Errorf("pipeline argument %d: unsupported type %T", i, a)
+		}
+	}
+	return out, nil
+}
+
+// pipeRowScanner is the next result of a pipeline as a pgx.Row.
+type pipeRowScanner struct {
+	p  *pgconn.Pipeline
+	tm *pgtype.Map
+}
+
+func (r pipeRowScanner) Scan(dst ...any) error { return pipeRow(r.p, r.tm, dst...) }
 
 // Refuse rolls the transaction back and releases the connection.
 func (p *roomPipe) Refuse(ctx context.Context) {

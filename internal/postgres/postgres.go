@@ -19,11 +19,18 @@ import (
 
 // DB is Parley's Postgres store.
 type DB struct {
-	pool *pgxpool.Pool
+	pool   *pgxpool.Pool
+	limits Limits
 }
 
 // NewDB wraps an open pool.
-func NewDB(pool *pgxpool.Pool) *DB { return &DB{pool: pool} }
+func NewDB(pool *pgxpool.Pool, opts ...Option) *DB {
+	db := &DB{pool: pool}
+	for _, o := range opts {
+		o(db)
+	}
+	return db
+}
 
 // Pool returns the underlying pool.
 func (db *DB) Pool() *pgxpool.Pool { return db.pool }

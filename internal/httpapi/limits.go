@@ -1,0 +1,70 @@
+package httpapi
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/danielgtaylor/huma/v2"
+)
+
+type clientIPKey struct{}
+
+// withClientIP puts the request's client address (see limits.Proxies) into
+// its context, for the failed-login limits.
+func (s *Server) withClientIP(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ip := s.Proxies.ClientIP(r)
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), clientIPKey{}, ip)))
+	})
+}
+
+// clientIP is the request's client address.
+func clientIP(ctx context.Context) string {
+	ip, _ := ctx.Value(clientIPKey{}).(string)
+	return ip
+}
+
+// limitDocs says what a 429 or 503 of an operation means, where it is more
+// than the generic text.
+var limitDocs = map[string]map[string]string{
+	"login": {
+		"429": "Too many failed logins for this username (from this address, or from all together): even the right password " +
+			"is refused until the window ends. Wait Retry-After seconds.",
+		"503": "Too many password checks in progress on this replica. Wait Retry-After seconds and retry.",
+	},
+	"register": {
+		"503": "Too many password hashes in progress on this replica; nothing was stored. Wait Retry-After seconds and retry.",
+	},
+	"postMessage": {
+		"429": "Over the write limit (posts, edits, deletes and reactions per user; refused writes count too, a repeated " +
+			"client_id does not). Nothing was stored. Wait Retry-After seconds, then retry with the same client_id.",
+	},
+}
+
+// documentRetryAfter documents the Retry-After header on every 429 and 503
+// answer of op, with what the client should do.
+func documentRetryAfter(_ *huma.OpenAPI, op *huma.Operation) {
+	for code, resp := range op.Responses {
+		var generic string
+		switch code {
+		case "429":
+			generic = "A limit refused the request; nothing was stored. Wait Retry-After seconds, then retry."
+		case "503":
+			generic = "The replica is at capacity or a dependency is unavailable. Wait Retry-After seconds, then retry."
+		default:
+			continue
+		}
+		resp.Description = generic
+		if d := limitDocs[op.OperationID][code]; d != "" {
+			resp.Description = d
+		}
+		if resp.Headers == nil {
+			resp.Headers = map[string]*huma.Param{}
+		}
+		one := 1.0
+		resp.Headers["Retry-After"] = &huma.Param{
+			Description: "Whole seconds to wait before retrying; at least 1.",
+			Schema:      &huma.Schema{Type: huma.TypeInteger, Minimum: &one, Examples: []any{2}},
+		}
+	}
+}
