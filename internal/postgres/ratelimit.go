@@ -151,13 +151,9 @@ var binaryResults = []int16{1}
 // pipeRow reads the next result of p and scans its one row into dst;
 // pgx.ErrNoRows when it has none.
 func pipeRow(p *pgconn.Pipeline, tm *pgtype.Map, dst ...any) error {
-	res, err := p.GetResults()
+	rr, err := pipeResult(p)
 	if err != nil {
 		return err
-	}
-	rr, ok := res.(*pgconn.ResultReader)
-	if !ok {
-		return fmt.Errorf("pipeline: got %T, want a result", res)
 	}
 	r := rr.Read()
 	if r.Err != nil {
@@ -179,16 +175,25 @@ func pipeRow(p *pgconn.Pipeline, tm *pgtype.Map, dst ...any) error {
 
 // pipeExec reads the next result of p, which has no rows.
 func pipeExec(p *pgconn.Pipeline) error {
-	res, err := p.GetResults()
+	rr, err := pipeResult(p)
 	if err != nil {
 		return err
 	}
-	rr, ok := res.(*pgconn.ResultReader)
-	if !ok {
-		return fmt.Errorf("pipeline: got %T, want a result", res)
-	}
 	_, err = rr.Close()
 	return err
+}
+
+// pipeResult is the next result of p, which must be a statement's.
+func pipeResult(p *pgconn.Pipeline) (*pgconn.ResultReader, error) {
+	res, err := p.GetResults()
+	if err != nil {
+		return nil, err
+	}
+	rr, ok := res.(*pgconn.ResultReader)
+	if !ok {
+		return nil, fmt.Errorf("pipeline: got %T, want a result", res)
+	}
+	return rr, nil
 }
 
 // pipeSync reads the next Sync of p.

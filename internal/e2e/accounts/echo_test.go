@@ -54,6 +54,21 @@ func MustBoundedEcho(tb testing.TB, resp *e2e.Response, want int, secrets ...str
 	return p
 }
 
+// MustSendBody sends body as application/json, with token as a bearer
+// token unless it is "".
+func MustSendBody(tb testing.TB, method, url, token string, body []byte) *e2e.Response {
+	tb.Helper()
+	req, err := http.NewRequestWithContext(tb.Context(), method, url, bytes.NewReader(body))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	return MustSend(tb, req)
+}
+
 func jsonEscape(s string) string {
 	b, _ := json.Marshal(s)
 	return string(b[1 : len(b)-1])
@@ -174,15 +189,7 @@ func TestNoEchoedSecrets(t *testing.T) {
 		} {
 			t.Run(tt.name, func(t *testing.T) {
 				before := MustStored(t, c.DatabaseURL)
-				req, err := http.NewRequestWithContext(t.Context(), tt.method, r.URL+tt.path, strings.NewReader(tt.body))
-				if err != nil {
-					t.Fatal(err)
-				}
-				req.Header.Set("Content-Type", "application/json")
-				if tt.token != "" {
-					req.Header.Set("Authorization", "Bearer "+tt.token)
-				}
-				resp := MustSend(t, req)
+				resp := MustSendBody(t, tt.method, r.URL+tt.path, tt.token, []byte(tt.body))
 				MustBoundedEcho(t, resp, http.StatusUnprocessableEntity)
 				if bytes.Contains(resp.Body, []byte(strings.Repeat("é", maxEcho+1))) {
 					t.Fatalf("echoes more than %d characters", maxEcho)
@@ -227,15 +234,7 @@ func TestDeepBodies(t *testing.T) {
 			} {
 				t.Run(fmt.Sprintf("%s/%s%d", op.name, shape.name, depth), func(t *testing.T) {
 					before := MustStored(t, c.DatabaseURL)
-					req, err := http.NewRequestWithContext(t.Context(), op.method, r.URL+op.path, bytes.NewReader(shape.body))
-					if err != nil {
-						t.Fatal(err)
-					}
-					req.Header.Set("Content-Type", "application/json")
-					if op.token != "" {
-						req.Header.Set("Authorization", "Bearer "+op.token)
-					}
-					resp := MustSend(t, req)
+					resp := MustSendBody(t, op.method, r.URL+op.path, op.token, shape.body)
 					MustBoundedEcho(t, resp, http.StatusBadRequest)
 					if len(resp.Body) > 512 {
 						t.Fatalf("answer of %d bytes", len(resp.Body))
