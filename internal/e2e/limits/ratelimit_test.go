@@ -400,3 +400,46 @@ func TestLoginCountersPruned(t *testing.T) {
 		t.Fatalf("%d counters past their window remain", n)
 	}
 }
+
+// TestConversationWritesCount: edits, deletes and reactions share the
+// posts' write limit; once it is spent each answers 429 and changes
+// nothing, while reading and read markers are not limited.
+func TestConversationWritesCount(t *testing.T) {
+	t.Parallel()
+	c := e2e.NewCluster(t, e2e.DefaultLimits...)
+	r := c.MustStart(t, "PARLEY_POST_RATE=0.01", "PARLEY_POST_BURST=3")
+	alice := e2e.MustRegister(t, r.URL, "alice")
+	room := alice.MustCreateRoom(t, "general", chat.Public)
+	m := alice.MustPost(t, room.ID, "hello")
+	msgPath := "/v1/rooms/" + room.ID + "/messages/" + m.ID
+	if resp := alice.Do(t, http.MethodPatch, msgPath, map[string]string{"body": "hello, edited"}); resp.Status != http.StatusOK {
+		t.Fatalf("edit: %d %s", resp.Status, resp.Body)
+	}
+	if resp := alice.Do(t, http.MethodPut, msgPath+"/reactions/wave", nil); resp.Status != http.StatusOK {
+		t.Fatalf("react: %d %s", resp.Status, resp.Body)
+	}
+	lastSeq := MustCount(t, c.DatabaseURL, `SELECT last_seq::int FROM rooms WHERE id = $1`, room.ID)
+	for _, tt := range []struct {
+		name, method, path string
+		body               any
+	}{
+		{"Edit", http.MethodPatch, msgPath, map[string]string{"body": "again"}},
+		{"Delete", http.MethodDelete, msgPath, nil},
+		{"AddReaction", http.MethodPut, msgPath + "/reactions/tada", nil},
+		{"RemoveReaction", http.MethodDelete, msgPath + "/reactions/wave", nil},
+		{"Post", http.MethodPost, "/v1/rooms/" + room.ID + "/messages", map[string]string{"body": "more"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			MustRetryAfter(t, alice.Do(t, tt.method, tt.path, tt.body), http.StatusTooManyRequests)
+		})
+	}
+	if n := MustCount(t, c.DatabaseURL, `SELECT last_seq::int FROM rooms WHERE id = $1`, room.ID); n != lastSeq {
+		t.Fatalf("room's last seq moved from %d to %d after refused writes", lastSeq, n)
+	}
+	if resp := alice.Do(t, http.MethodGet, msgPath, nil); resp.Status != http.StatusOK {
+		t.Fatalf("read while limited: %d %s", resp.Status, resp.Body)
+	}
+	if resp := alice.Do(t, http.MethodPut, "/v1/rooms/"+room.ID+"/read", map[string]int64{"seq": m.Seq}); resp.Status != http.StatusOK {
+		t.Fatalf("read marker while limited: %d %s", resp.Status, resp.Body)
+	}
+}
