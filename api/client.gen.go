@@ -3779,6 +3779,11 @@ type StreamUserEventsResponse200Headers struct {
 	XAccelBuffering *string
 }
 
+// StreamUserEventsResponse503Headers the declared response headers of an HTTP 503 response for StreamUserEvents
+type StreamUserEventsResponse503Headers struct {
+	RetryAfter *int
+}
+
 type StreamUserEventsResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -3792,6 +3797,8 @@ type StreamUserEventsResponse struct {
 	ApplicationproblemJSON503 *ErrorModel
 	// Headers200 the parsed response headers for an HTTP 200 response
 	Headers200 *StreamUserEventsResponse200Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *StreamUserEventsResponse503Headers
 }
 
 // GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
@@ -6504,6 +6511,16 @@ func ParseStreamUserEventsResponse(rsp *http.Response) (*StreamUserEventsRespons
 			headers.XAccelBuffering = &value
 		}
 		response.Headers200 = &headers
+	case rsp.StatusCode == 503:
+		var headers StreamUserEventsResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
