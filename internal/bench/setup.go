@@ -6,7 +6,9 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/http"
+	"strconv"
 	"sync"
+	"time"
 
 	"github.com/parley-chat/parley/api"
 )
@@ -126,6 +128,16 @@ func (b *bench) setup(ctx context.Context) error {
 
 func (b *bench) register(ctx context.Context, username, password string) (string, error) {
 	resp, err := b.client(b.cfg.SetupURL, "").RegisterWithResponse(ctx, api.RegisterRequest{Username: username, Password: password})
+	// A replica busy hashing passwords answers 503: wait Retry-After, retry.
+	for err == nil && resp.StatusCode() == http.StatusServiceUnavailable {
+		secs, _ := strconv.Atoi(resp.HTTPResponse.Header.Get("Retry-After"))
+		select {
+		case <-ctx.Done():
+			return "", ctx.Err()
+		case <-time.After(time.Duration(max(secs, 1)) * time.Second):
+		}
+		resp, err = b.client(b.cfg.SetupURL, "").RegisterWithResponse(ctx, api.RegisterRequest{Username: username, Password: password})
+	}
 	if err != nil {
 		return "", fmt.Errorf("register: %w", err)
 	}
