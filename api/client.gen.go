@@ -5503,6 +5503,11 @@ func (r MarkReadResponse) ContentType() string {
 	return ""
 }
 
+// CreateStreamTicketResponse503Headers the declared response headers of an HTTP 503 response for CreateStreamTicket
+type CreateStreamTicketResponse503Headers struct {
+	RetryAfter *int
+}
+
 type CreateStreamTicketResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -5514,6 +5519,8 @@ type CreateStreamTicketResponse struct {
 	ApplicationproblemJSON500 *ErrorModel
 	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
 	ApplicationproblemJSON503 *ErrorModel
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *CreateStreamTicketResponse503Headers
 }
 
 // GetJSON201 returns the response for an HTTP 201 `application/json` response
@@ -7966,6 +7973,19 @@ func ParseCreateStreamTicketResponse(rsp *http.Response) (*CreateStreamTicketRes
 		}
 		response.ApplicationproblemJSON503 = &dest
 
+	}
+
+	switch {
+	case rsp.StatusCode == 503:
+		var headers CreateStreamTicketResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
