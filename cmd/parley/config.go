@@ -42,13 +42,8 @@ func parseConfig(name string, args []string, getenv func(string) string, stderr 
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var errs []error
-	str := func(p *string, flagName, env, def, usage string) {
-		v := def
-		if e := getenv(env); e != "" {
-			v = e
-		}
-		fs.StringVar(p, flagName, v, usage+" ("+env+")")
-	}
+	ef := envFlags{fs: fs, getenv: getenv, errs: &errs}
+	str, dur := ef.str, ef.dur
 	// Secrets (a database URL may hold a password) are read from the
 	// environment after parsing, so -h never prints them as defaults.
 	var secrets []func()
@@ -59,17 +54,6 @@ func parseConfig(name string, args []string, getenv func(string) string, stderr 
 				*p = getenv(env)
 			}
 		})
-	}
-	dur := func(p *time.Duration, flagName, env string, def time.Duration, usage string) {
-		v := def
-		if e := getenv(env); e != "" {
-			d, err := time.ParseDuration(e)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("%s: %q is not a duration like 15m or 30s", env, e))
-			}
-			v = d
-		}
-		fs.DurationVar(p, flagName, v, usage+" ("+env+")")
 	}
 	var cors string
 	str(&c.Addr, "addr", "PARLEY_ADDR", ":8080", "listen address")
@@ -85,7 +69,7 @@ func parseConfig(name string, args []string, getenv func(string) string, stderr 
 	str(&cors, "cors-origins", "PARLEY_CORS_ORIGINS", "", "comma-separated allowed origins")
 	str(&c.TLSCertFile, "tls-cert-file", "PARLEY_TLS_CERT_FILE", "", "PEM certificate chain; with -tls-key-file serves HTTPS and HTTP/2")
 	str(&c.TLSKeyFile, "tls-key-file", "PARLEY_TLS_KEY_FILE", "", "PEM private key of -tls-cert-file")
-	parseLimits := c.Limits.limitFlags(fs, getenv, &errs)
+	parseLimits := c.Limits.limitFlags(ef)
 	if err := fs.Parse(args); err != nil {
 		return Config{}, err
 	}

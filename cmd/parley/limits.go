@@ -2,10 +2,8 @@ package main
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"net/netip"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -40,51 +38,21 @@ var defaultLimits = LimitsConfig{
 	TCPUserTimeout:       30 * time.Second,
 }
 
-// limitFlags defines the limits' flags on fs, with defaults from getenv;
-// values that do not parse are added to errs. The returned function
-// finishes parsing after fs.Parse.
-func (l *LimitsConfig) limitFlags(fs *flag.FlagSet, getenv func(string) string, errs *[]error) func() {
+// limitFlags defines the limits' flags through ef (defaults from the
+// environment; values that do not parse are recorded in ef.errs). The
+// returned function finishes parsing after the flag set is parsed.
+func (l *LimitsConfig) limitFlags(ef envFlags) func() {
 	*l = defaultLimits
-	num := func(p *int, flagName, env string, def int, usage string) {
-		v := def
-		if e := getenv(env); e != "" {
-			n, err := strconv.Atoi(e)
-			if err != nil {
-				*errs = append(*errs, fmt.Errorf("%s: %q is not a whole number", env, e))
-			}
-			v = n
-		}
-		fs.IntVar(p, flagName, v, usage+" ("+env+")")
-	}
-	rate := l.PostRate
-	if e := getenv("PARLEY_POST_RATE"); e != "" {
-		r, err := strconv.ParseFloat(e, 64)
-		if err != nil {
-			*errs = append(*errs, fmt.Errorf("PARLEY_POST_RATE: %q is not a number", e))
-		}
-		rate = r
-	}
-	fs.Float64Var(&l.PostRate, "post-rate", rate, "writes (posts, edits, deletes, reactions) per user per second; 0: no limit (PARLEY_POST_RATE)")
-	num(&l.PostBurst, "post-burst", "PARLEY_POST_BURST", l.PostBurst, "writes per user in a burst")
-	num(&l.LoginFailures, "login-failures", "PARLEY_LOGIN_FAILURES", l.LoginFailures, "failed logins per username and client IP per window; 0: no limit")
-	num(&l.LoginFailuresPerUser, "login-failures-per-user", "PARLEY_LOGIN_FAILURES_PER_USER", l.LoginFailuresPerUser, "failed logins per username per window, all IPs together; 0: no limit")
-	num(&l.StreamsPerUser, "streams-per-user", "PARLEY_STREAMS_PER_USER", l.StreamsPerUser, "open streams per user on this replica; 0: no limit")
-	num(&l.MaxStreams, "max-streams", "PARLEY_MAX_STREAMS", l.MaxStreams, "open streams on this replica; 0: no limit")
-	durVar := func(p *time.Duration, flagName, env string, def time.Duration, usage string) {
-		v := def
-		if e := getenv(env); e != "" {
-			d, err := time.ParseDuration(e)
-			if err != nil {
-				*errs = append(*errs, fmt.Errorf("%s: %q is not a duration like 10m or 30s", env, e))
-			}
-			v = d
-		}
-		fs.DurationVar(p, flagName, v, usage+" ("+env+")")
-	}
-	durVar(&l.LoginWindow, "login-window", "PARLEY_LOGIN_WINDOW", l.LoginWindow, "window of the failed-login limits")
-	durVar(&l.TCPUserTimeout, "tcp-user-timeout", "PARLEY_TCP_USER_TIMEOUT", l.TCPUserTimeout, "drop a connection whose sent data stays unacknowledged this long; 0: the kernel's default")
+	ef.float(&l.PostRate, "post-rate", "PARLEY_POST_RATE", l.PostRate, "writes (posts, edits, deletes, reactions) per user per second; 0: no limit")
+	ef.int(&l.PostBurst, "post-burst", "PARLEY_POST_BURST", l.PostBurst, "writes per user in a burst")
+	ef.int(&l.LoginFailures, "login-failures", "PARLEY_LOGIN_FAILURES", l.LoginFailures, "failed logins per username and client IP per window; 0: no limit")
+	ef.int(&l.LoginFailuresPerUser, "login-failures-per-user", "PARLEY_LOGIN_FAILURES_PER_USER", l.LoginFailuresPerUser, "failed logins per username per window, all IPs together; 0: no limit")
+	ef.int(&l.StreamsPerUser, "streams-per-user", "PARLEY_STREAMS_PER_USER", l.StreamsPerUser, "open streams per user on this replica; 0: no limit")
+	ef.int(&l.MaxStreams, "max-streams", "PARLEY_MAX_STREAMS", l.MaxStreams, "open streams on this replica; 0: no limit")
+	ef.dur(&l.LoginWindow, "login-window", "PARLEY_LOGIN_WINDOW", l.LoginWindow, "window of the failed-login limits")
+	ef.dur(&l.TCPUserTimeout, "tcp-user-timeout", "PARLEY_TCP_USER_TIMEOUT", l.TCPUserTimeout, "drop a connection whose sent data stays unacknowledged this long; 0: the kernel's default")
 	var proxies string
-	fs.StringVar(&proxies, "trusted-proxies", getenv("PARLEY_TRUSTED_PROXIES"), "comma-separated CIDRs of proxies whose X-Forwarded-For is believed (PARLEY_TRUSTED_PROXIES)")
+	ef.str(&proxies, "trusted-proxies", "PARLEY_TRUSTED_PROXIES", "", "comma-separated CIDRs of proxies whose X-Forwarded-For is believed")
 	return func() {
 		for _, s := range strings.Split(proxies, ",") {
 			if s = strings.TrimSpace(s); s == "" {
@@ -92,7 +60,7 @@ func (l *LimitsConfig) limitFlags(fs *flag.FlagSet, getenv func(string) string, 
 			}
 			p, err := parsePrefix(s)
 			if err != nil {
-				*errs = append(*errs, fmt.Errorf("PARLEY_TRUSTED_PROXIES: %q is not a CIDR like 10.0.0.0/8 or an address", s))
+				*ef.errs = append(*ef.errs, fmt.Errorf("PARLEY_TRUSTED_PROXIES: %q is not a CIDR like 10.0.0.0/8 or an address", s))
 				continue
 			}
 			l.TrustedProxies = append(l.TrustedProxies, p)
