@@ -30,7 +30,14 @@ type Config struct {
 	// TLSCertFile and TLSKeyFile, both set, serve HTTPS with HTTP/2.
 	TLSCertFile string
 	TLSKeyFile  string
-	Limits      LimitsConfig
+	// DBTimeout bounds every database call; a call that takes longer
+	// answers 503.
+	DBTimeout time.Duration
+	// ReadHeaderTimeout bounds reading a request's headers, ReadTimeout
+	// reading its body (not the life of a stream).
+	ReadHeaderTimeout time.Duration
+	ReadTimeout       time.Duration
+	Limits            LimitsConfig
 }
 
 // maxHeartbeat keeps heartbeats well under the SSE write deadline.
@@ -69,6 +76,9 @@ func parseConfig(name string, args []string, getenv func(string) string, stderr 
 	str(&cors, "cors-origins", "PARLEY_CORS_ORIGINS", "", "comma-separated allowed origins")
 	str(&c.TLSCertFile, "tls-cert-file", "PARLEY_TLS_CERT_FILE", "", "PEM certificate chain; with -tls-key-file serves HTTPS and HTTP/2")
 	str(&c.TLSKeyFile, "tls-key-file", "PARLEY_TLS_KEY_FILE", "", "PEM private key of -tls-cert-file")
+	dur(&c.DBTimeout, "db-timeout", "PARLEY_DB_TIMEOUT", 5*time.Second, "deadline of each database call; a request whose call misses it answers 503")
+	dur(&c.ReadHeaderTimeout, "read-header-timeout", "PARLEY_READ_HEADER_TIMEOUT", 10*time.Second, "time a client has to send a request's headers")
+	dur(&c.ReadTimeout, "read-timeout", "PARLEY_READ_TIMEOUT", 10*time.Second, "time a client has to send a request's body (streams are not bounded)")
 	parseLimits := c.Limits.limitFlags(ef)
 	if err := fs.Parse(args); err != nil {
 		return Config{}, err
@@ -120,6 +130,18 @@ func (c Config) validate(needSecret bool) error {
 	}
 	if c.Heartbeat <= 0 || c.Heartbeat > maxHeartbeat {
 		errs = append(errs, fmt.Errorf("PARLEY_HEARTBEAT (-heartbeat) must be between 0 and %s", maxHeartbeat))
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{
+		{"PARLEY_DB_TIMEOUT (-db-timeout)", c.DBTimeout},
+		{"PARLEY_READ_HEADER_TIMEOUT (-read-header-timeout)", c.ReadHeaderTimeout},
+		{"PARLEY_READ_TIMEOUT (-read-timeout)", c.ReadTimeout},
+	} {
+		if d.v <= 0 {
+			errs = append(errs, fmt.Errorf("%s must be positive", d.name))
+		}
 	}
 	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
 		errs = append(errs, errors.New("PARLEY_TLS_CERT_FILE (-tls-cert-file) and PARLEY_TLS_KEY_FILE (-tls-key-file) must be set together"))

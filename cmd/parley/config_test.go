@@ -28,7 +28,10 @@ var defaults = Config{
 	Heartbeat:   15 * time.Second,
 	Limits:      defaultLimits,
 
-	StreamTicketTTL: 30 * time.Second,
+	StreamTicketTTL:   30 * time.Second,
+	DBTimeout:         5 * time.Second,
+	ReadHeaderTimeout: 10 * time.Second,
+	ReadTimeout:       10 * time.Second,
 }
 
 // with returns defaults changed by edit.
@@ -73,6 +76,7 @@ func TestConfig(t *testing.T) {
 			Addr: "127.0.0.1:9000", DatabaseURL: testURL, DataDir: "/var/lib/parley", JWTSecret: testSecret,
 			JWTIssuer: "iss", JWTAudience: "aud", AccessTTL: 5 * time.Minute, RefreshTTL: 24 * time.Hour,
 			Heartbeat: 2 * time.Second, StreamTicketTTL: 5 * time.Second, CORSOrigins: []string{"https://a.example", "https://b.example"}, Limits: defaultLimits,
+			DBTimeout: 5 * time.Second, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 10 * time.Second,
 		}},
 		{name: "Flags", args: []string{
 			"-addr", ":9001", "-database-url", testURL, "-data-dir", "d", "-jwt-secret", testSecret,
@@ -81,8 +85,19 @@ func TestConfig(t *testing.T) {
 		}, want: Config{
 			Addr: ":9001", DatabaseURL: testURL, DataDir: "d", JWTSecret: testSecret, JWTIssuer: "i", JWTAudience: "a",
 			AccessTTL: time.Minute, RefreshTTL: 2 * time.Hour, Heartbeat: 3 * time.Second, StreamTicketTTL: time.Minute, CORSOrigins: []string{"https://c.example"},
-			Limits: defaultLimits,
+			Limits: defaultLimits, DBTimeout: 5 * time.Second, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 10 * time.Second,
 		}},
+		{name: "TimeoutsEnv", env: map[string]string{"PARLEY_DB_TIMEOUT": "1500ms", "PARLEY_READ_HEADER_TIMEOUT": "3s", "PARLEY_READ_TIMEOUT": "4s"},
+			want: with(func(c *Config) {
+				c.DBTimeout, c.ReadHeaderTimeout, c.ReadTimeout = 1500*time.Millisecond, 3*time.Second, 4*time.Second
+			})},
+		{name: "TimeoutsFlags", args: []string{"-db-timeout", "2s", "-read-header-timeout", "1s", "-read-timeout", "30s"},
+			want: with(func(c *Config) {
+				c.DBTimeout, c.ReadHeaderTimeout, c.ReadTimeout = 2*time.Second, time.Second, 30*time.Second
+			})},
+		{name: "ErrDBTimeoutZero", env: map[string]string{"PARLEY_DB_TIMEOUT": "0s"}, wantErr: []string{"PARLEY_DB_TIMEOUT", "positive"}},
+		{name: "ErrBadReadTimeout", env: map[string]string{"PARLEY_READ_TIMEOUT": "ten"}, wantErr: []string{"PARLEY_READ_TIMEOUT", "ten"}},
+		{name: "ErrReadHeaderTimeoutNegative", env: map[string]string{"PARLEY_READ_HEADER_TIMEOUT": "-1s"}, wantErr: []string{"PARLEY_READ_HEADER_TIMEOUT", "positive"}},
 		{name: "LimitsEnv", env: map[string]string{
 			"PARLEY_POST_RATE": "2.5", "PARLEY_POST_BURST": "5", "PARLEY_LOGIN_FAILURES": "3", "PARLEY_LOGIN_WINDOW": "1m",
 			"PARLEY_LOGIN_FAILURES_PER_USER": "0", "PARLEY_STREAMS_PER_USER": "4", "PARLEY_MAX_STREAMS": "100",

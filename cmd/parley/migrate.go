@@ -37,7 +37,7 @@ func migrate(ctx context.Context, args []string, getenv func(string) string, std
 			return err
 		}
 	}
-	if m.pool, err = postgres.OpenPool(ctx, url, 2); err != nil {
+	if m.pool, err = postgres.OpenPool(ctx, url, 2, 0); err != nil {
 		return err
 	}
 	switch action {

@@ -76,7 +76,7 @@ func (m *Main) Open(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if m.pool, err = postgres.OpenPool(ctx, url, poolSize); err != nil {
+	if m.pool, err = postgres.OpenPool(ctx, url, poolSize, m.Config.DBTimeout); err != nil {
 		return err
 	}
 	if err := postgres.Migrate(ctx, m.pool, m.Logger); err != nil {
@@ -132,15 +132,18 @@ func (m *Main) Open(ctx context.Context) error {
 		CORSOrigins: m.Config.CORSOrigins,
 		Proxies:     lim.TrustedProxies,
 		Heartbeat:   m.Config.Heartbeat,
+		ReadTimeout: m.Config.ReadTimeout,
 		Version:     buildVersion(),
 		Logger:      m.Logger,
 	})
 	if m.ln, err = net.Listen("tcp", m.Config.Addr); err != nil {
 		return fmt.Errorf("PARLEY_ADDR: listen on %s: %w", m.Config.Addr, err)
 	}
+	// No ReadTimeout: it would end every stream at the deadline. The
+	// body's read is bounded per request instead (httpapi's checkBody).
 	m.http = &http.Server{
 		Handler:           api,
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: m.Config.ReadHeaderTimeout,
 		IdleTimeout:       idleTimeout,
 		TLSConfig:         tlsConfig,
 		ErrorLog:          slog.NewLogLogger(m.Logger.Handler(), slog.LevelWarn),

@@ -37,11 +37,14 @@ func (s *Server) problem(ctx context.Context, err error) error {
 	if ok {
 		status, ok = codeStatus[ce.Code]
 	}
+	if (!ok || status >= 500) && ctx.Err() != nil {
+		// The client went away (or the server is shutting down) while
+		// the request waited: nobody reads this answer, and neither the
+		// database nor Parley failed.
+		s.log.DebugContext(ctx, "request canceled", "err", err)
+		return huma.NewError(499, "request canceled")
+	}
 	if !ok {
-		if ctx.Err() != nil {
-			// The client went away; nobody reads this answer.
-			return huma.NewError(499, "request canceled")
-		}
 		s.log.ErrorContext(ctx, "request failed", "err", err)
 		return huma.NewError(http.StatusInternalServerError, "internal error")
 	}

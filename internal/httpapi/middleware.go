@@ -6,8 +6,10 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -83,34 +85,56 @@ func (s *Server) unauthorized(ctx huma.Context, msg string) {
 // larger (413) or not valid UTF-8 (400): encoding/json would otherwise turn
 // bad bytes into U+FFFD silently and store them. It also refuses bodies
 // nested deeper than maxBodyDepth (400), before anything decodes them.
-func checkBody(next http.Handler) http.Handler {
+//
+// The read must end within readTimeout (when positive), or the request is
+// answered 408 and its connection closed: a client trickling its body a
+// byte at a time holds a connection and a goroutine no longer than that.
+// The deadline is set on the connection around the read and cleared after,
+// since http.Server.ReadTimeout would also end every stream at its
+// deadline.
+func checkBody(readTimeout time.Duration, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Body == nil || r.Body == http.NoBody {
 			next.ServeHTTP(w, r)
 			return
 		}
+		rc := http.NewResponseController(w)
+		bounded := readTimeout > 0 && rc.SetReadDeadline(time.Now().Add(readTimeout)) == nil
 		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
-		var tooBig *http.MaxBytesError
-		switch {
-		case errors.As(err, &tooBig):
-			writeProblem(w, http.StatusRequestEntityTooLarge, "request body is larger than 64 KiB")
-			return
-		case err != nil:
-			writeProblem(w, http.StatusBadRequest, "could not read the request body")
-			return
-		case !utf8.Valid(body):
-			writeProblem(w, http.StatusBadRequest, "request body is not valid UTF-8")
-			return
-		case hasLoneSurrogate(body):
-			writeProblem(w, http.StatusBadRequest, "request body escapes a lone UTF-16 surrogate, which is not a character")
-			return
-		case jsonDepth(body, maxBodyDepth) > maxBodyDepth:
-			writeProblem(w, http.StatusBadRequest, "request body nests deeper than "+strconv.Itoa(maxBodyDepth)+" levels")
+		if bounded {
+			_ = rc.SetReadDeadline(time.Time{})
+		}
+		if status, detail := bodyVerdict(body, err); status != 0 {
+			if status == http.StatusRequestTimeout {
+				w.Header().Set("Connection", "close")
+			}
+			writeProblem(w, status, detail)
 			return
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		next.ServeHTTP(w, r)
 	})
+}
+
+// bodyVerdict judges a request body read with err: the status and detail
+// of its refusal, or 0 when it may be decoded.
+func bodyVerdict(body []byte, err error) (int, string) {
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		return http.StatusRequestEntityTooLarge, "request body is larger than 64 KiB"
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return http.StatusRequestTimeout, "request body was not received in time"
+	case err != nil:
+		return http.StatusBadRequest, "could not read the request body"
+	case !utf8.Valid(body):
+		return http.StatusBadRequest, "request body is not valid UTF-8"
+	case hasLoneSurrogate(body):
+		return http.StatusBadRequest, "request body escapes a lone UTF-16 surrogate, which is not a character"
+	case jsonDepth(body, maxBodyDepth) > maxBodyDepth:
+		return http.StatusBadRequest, "request body nests deeper than " + strconv.Itoa(maxBodyDepth) + " levels"
+	}
+	return 0, ""
 }
 
 // notFoundOrNotAllowed answers what the mux has no operation for: 405 with

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
@@ -29,9 +30,13 @@ const (
 // keep up to date. Huma operations read their body through checkBody.
 type router struct {
 	mux *http.ServeMux
+	// readTimeout bounds each operation's body read (0: unbounded).
+	readTimeout time.Duration
 }
 
-func newRouter() *router { return &router{mux: http.NewServeMux()} }
+func newRouter(readTimeout time.Duration) *router {
+	return &router{mux: http.NewServeMux(), readTimeout: readTimeout}
+}
 
 // Handle registers a Huma operation (or one of Huma's own routes: the
 // OpenAPI documents, docs and schemas, which have no operation id).
@@ -40,7 +45,7 @@ func (rt *router) Handle(op *huma.Operation, handler func(huma.Context)) {
 	if name == "" {
 		name = hostedName(op.Path)
 	}
-	h := checkBody(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	h := checkBody(rt.readTimeout, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		handler(humago.NewContext(op, r, w))
 	}))
 	rt.mux.Handle(strings.ToUpper(op.Method)+" "+op.Path, named(name, isStream(op), h))

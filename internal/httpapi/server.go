@@ -49,6 +49,10 @@ type Options struct {
 	// Proxies are the trusted reverse proxies, for client addresses.
 	Proxies   limits.Proxies
 	Heartbeat time.Duration
+	// ReadTimeout bounds the read of each request's body, so a client
+	// trickling one is cut off (408) without a server-wide ReadTimeout,
+	// which would end the streams too. 0: unbounded.
+	ReadTimeout time.Duration
 	// Version is the build's version, shown by /healthz.
 	Version string
 	Logger  *slog.Logger
@@ -75,7 +79,7 @@ func New(opts Options) *Server {
 	if s.Heartbeat <= 0 {
 		s.Heartbeat = 15 * time.Second
 	}
-	rt := newRouter()
+	rt := newRouter(opts.ReadTimeout)
 	s.api = huma.NewAPI(apiConfig(), rt)
 	s.api.UseMiddleware(s.authenticate)
 	s.registerAccounts()

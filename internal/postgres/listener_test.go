@@ -34,7 +34,7 @@ type eventFixture struct {
 func MustEventFixture(tb testing.TB, maxConns int32, opts ...postgres.Option) *eventFixture {
 	tb.Helper()
 	url := pgtest.NewDB(tb)
-	pool, err := postgres.OpenPool(tb.Context(), url, maxConns)
+	pool, err := postgres.OpenPool(tb.Context(), url, maxConns, 0)
 	if err != nil {
 		tb.Fatalf("open pool: %v", err)
 	}

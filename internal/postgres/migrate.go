@@ -23,6 +23,7 @@ import (
 // at once take turns through a session advisory lock: one migrates, the
 // others wait and find nothing left to apply.
 func Migrate(ctx context.Context, pool *pgxpool.Pool, logger *slog.Logger) error {
+	ctx = withoutDeadline(ctx) // a migration may rightly take minutes
 	logger = migrationLogger(logger)
 	p, err := newMigrationProvider(pool)
 	if err != nil {
@@ -46,6 +47,7 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, logger *slog.Logger) error
 
 // MigrateDown undoes the most recently applied migration.
 func MigrateDown(ctx context.Context, pool *pgxpool.Pool, logger *slog.Logger) error {
+	ctx = withoutDeadline(ctx) // a migration may rightly take minutes
 	logger = migrationLogger(logger)
 	p, err := newMigrationProvider(pool)
 	if err != nil {
@@ -66,6 +68,7 @@ func MigrateDown(ctx context.Context, pool *pgxpool.Pool, logger *slog.Logger) e
 // MigrationStatus writes a table of the migrations and whether each is
 // applied.
 func MigrationStatus(ctx context.Context, pool *pgxpool.Pool, w io.Writer) error {
+	ctx = withoutDeadline(ctx) // a migration may rightly take minutes
 	p, err := newMigrationProvider(pool)
 	if err != nil {
 		return err

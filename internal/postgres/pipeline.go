@@ -71,7 +71,10 @@ func (db *DB) openRoomPipe(ctx context.Context, roomID string, w writer, lookups
 		charge = db.newWriteCharge()
 	}
 	tm := conn.Conn().TypeMap()
-	p := conn.Conn().PgConn().StartPipeline(ctx)
+	// pgx does not trace pipelines: give this one the calls' deadline.
+	pctx, cancel := db.bound(ctx)
+	defer cancel()
+	p := conn.Conn().PgConn().StartPipeline(pctx)
 	charge.queue(p, w.userID, roomID, w.clientID)
 	p.SendQueryParams(`BEGIN`, nil, nil, nil, nil)
 	charge.queueLock(p, roomID)

@@ -7,6 +7,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
+	"syscall"
 	"time"
 
 	"github.com/google/uuid"
@@ -21,11 +24,13 @@ import (
 type DB struct {
 	pool   *pgxpool.Pool
 	limits Limits
+	// timeout is the deadline of each database call (see callDeadlines).
+	timeout time.Duration
 }
 
-// NewDB wraps an open pool.
+// NewDB wraps an open pool; its calls take the pool's deadline.
 func NewDB(pool *pgxpool.Pool, opts ...Option) *DB {
-	db := &DB{pool: pool}
+	db := &DB{pool: pool, timeout: callTimeout(pool)}
 	for _, o := range opts {
 		o(db)
 	}
@@ -36,10 +41,23 @@ func NewDB(pool *pgxpool.Pool, opts ...Option) *DB {
 func (db *DB) Pool() *pgxpool.Pool { return db.pool }
 
 // OpenPool connects a pool of at most maxConns connections and checks it.
-func OpenPool(ctx context.Context, url string, maxConns int32) (*pgxpool.Pool, error) {
+// Every call through the pool (taking a connection, connecting, each
+// statement and batch) must end within timeout (0: DefaultCallTimeout), or
+// fails as chat.EUnavailable.
+func OpenPool(ctx context.Context, url string, maxConns int32, timeout time.Duration) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("parse database url: %w", err)
+	}
+	if timeout <= 0 {
+		timeout = DefaultCallTimeout
+	}
+	// The pool takes its acquire tracer from the connections' tracer.
+	cfg.ConnConfig.Tracer = callDeadlines{timeout: timeout}
+	if cfg.ConnConfig.ConnectTimeout <= 0 || cfg.ConnConfig.ConnectTimeout > timeout {
+		// The pool also connects in the background (MinConns), where no
+		// call's deadline applies.
+		cfg.ConnConfig.ConnectTimeout = timeout
 	}
 	cfg.MaxConns = maxConns
 	if cfg.ConnConfig.RuntimeParams["application_name"] == "" {
@@ -114,8 +132,13 @@ func dbError(err error, what string) error {
 			return &chat.Error{Code: chat.EUnavailable, Message: "database unavailable", Err: fmt.Errorf("%s: %w", what, err)}
 		}
 	}
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+	if errors.Is(err, context.Canceled) {
+		// The caller went away (or the server is shutting down): not the
+		// database's fault, and nobody reads the answer.
 		return fmt.Errorf("%s: %w", what, err)
+	}
+	if errors.Is(err, context.DeadlineExceeded) || pgconn.Timeout(err) {
+		return &chat.Error{Code: chat.EUnavailable, Message: "database did not answer in time", Err: fmt.Errorf("%s: %w", what, err)}
 	}
 	if pgconn.SafeToRetry(err) || isConnError(err) {
 		return &chat.Error{Code: chat.EUnavailable, Message: "database unavailable", Err: fmt.Errorf("%s: %w", what, err)}
@@ -132,9 +155,16 @@ func isUniqueViolation(err error) bool {
 	return errors.As(err, &pgErr) && pgErr.Code == uniqueViolation
 }
 
+// isConnError reports whether err is a lost or refused connection to the
+// database rather than an answer from it: the statement may or may not have
+// run (a COMMIT whose answer was lost may have committed), which is why a
+// 503 for a write tells the client to retry with the same client_id.
 func isConnError(err error) bool {
 	var connErr *pgconn.ConnectError
-	return errors.As(err, &connErr) || pgconn.Timeout(err)
+	var netErr net.Error
+	return errors.As(err, &connErr) || errors.As(err, &netErr) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNREFUSED)
 }
 
 // validID reports whether id can name a row: ids are UUIDs, anything else

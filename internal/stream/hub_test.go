@@ -28,7 +28,7 @@ const waitTimeout = 10 * time.Second
 // MustDB returns a store on a fresh migrated database.
 func MustDB(tb testing.TB) *postgres.DB {
 	tb.Helper()
-	pool, err := postgres.OpenPool(tb.Context(), pgtest.NewDB(tb), 4)
+	pool, err := postgres.OpenPool(tb.Context(), pgtest.NewDB(tb), 4, 0)
 	if err != nil {
 		tb.Fatalf("open pool: %v", err)
 	}

@@ -23,7 +23,7 @@ type feedFixture struct {
 func MustFeedFixture(tb testing.TB) *feedFixture {
 	tb.Helper()
 	url := pgtest.NewDB(tb)
-	pool, err := postgres.OpenPool(tb.Context(), url, 8)
+	pool, err := postgres.OpenPool(tb.Context(), url, 8, 0)
 	if err != nil {
 		tb.Fatalf("open pool: %v", err)
 	}
