@@ -30,10 +30,13 @@ var limitDocs = map[string]map[string]string{
 	"login": {
 		"429": "Too many failed logins for this username (from this address, or from all together): even the right password " +
 			"is refused until the window ends. Wait Retry-After seconds.",
-		"503": "Too many password checks in progress on this replica. Wait Retry-After seconds and retry.",
+		"503": "Too many password checks in progress on this replica, or the database is unavailable or did not answer " +
+			"in time. Wait Retry-After seconds and retry.",
 	},
 	"register": {
-		"503": "Too many password hashes in progress on this replica; nothing was stored. Wait Retry-After seconds and retry.",
+		"503": "Too many password hashes in progress on this replica (nothing was stored), or the database is unavailable " +
+			"or did not answer in time (the account may or may not have been created: a retry answered 409 means it was, " +
+			"and the password logs in). Wait Retry-After seconds and retry.",
 	},
 	"postMessage": {
 		"429": "Over the write limit (posts, edits, deletes and reactions per user; refused writes count too, a repeated " +
@@ -50,7 +53,13 @@ func documentRetryAfter(_ *huma.OpenAPI, op *huma.Operation) {
 		case "429":
 			generic = "A limit refused the request; nothing was stored. Wait Retry-After seconds, then retry."
 		case "503":
-			generic = "The replica is at capacity or a dependency is unavailable. Wait Retry-After seconds, then retry."
+			generic = "The replica is at capacity, or the database is unavailable or did not answer in time. A write " +
+				"answered 503 may or may not have been stored: wait Retry-After seconds, then retry it (a post with the " +
+				"same client_id, which stores it at most once)."
+		case "408":
+			resp.Description = "The request body did not arrive within the server's read bound (PARLEY_READ_TIMEOUT); " +
+				"the connection is closed. Nothing was stored."
+			continue
 		default:
 			continue
 		}

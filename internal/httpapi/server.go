@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -186,6 +187,16 @@ func chatMessage(err error) string {
 // op fills in what every operation shares: its tag, the body limit and the
 // errors any operation can answer.
 func op(id, method, path, summary, tag string, status int, errs ...int) huma.Operation {
+	// Any operation may find the database unavailable or too slow (503),
+	// and one that takes a body (and so may answer 413) may find the body
+	// too slow to arrive (408).
+	if slices.Contains(errs, http.StatusRequestEntityTooLarge) && !slices.Contains(errs, http.StatusRequestTimeout) {
+		errs = append(errs, http.StatusRequestTimeout)
+	}
+	if !slices.Contains(errs, http.StatusServiceUnavailable) {
+		errs = append(errs, http.StatusServiceUnavailable)
+	}
+	slices.Sort(errs)
 	return huma.Operation{
 		OperationID:   id,
 		Method:        method,

@@ -28,8 +28,10 @@ func TestMain(m *testing.M) { e2e.Main(m) }
 const wait = 30 * time.Second
 
 // poster posts messages until stopped, each with a client_id and retried
-// until acknowledged, so an outage neither loses nor doubles a post. It
-// records the highest acknowledged seq.
+// until acknowledged, so an outage neither loses nor doubles a post. A
+// retry keeps the post's author (a client_id is unique per room and
+// author: the same client_id from another user is another post) and moves
+// to the next client's replica. It records the highest acknowledged seq.
 type poster struct {
 	clients  []*e2e.Client
 	roomID   string
@@ -59,8 +61,9 @@ func startPoster(roomID string, clients ...*e2e.Client) *poster {
 
 func (p *poster) post(i int) {
 	body := map[string]string{"body": fmt.Sprintf("post %d", i), "client_id": fmt.Sprintf("c%d", i)}
+	author := p.clients[i%len(p.clients)]
 	for attempt := 0; ; attempt++ {
-		c := p.clients[(i+attempt)%len(p.clients)]
+		c := author.As(p.clients[(i+attempt)%len(p.clients)].Base)
 		resp, err := c.Try(http.MethodPost, "/v1/rooms/"+p.roomID+"/messages", body)
 		if err == nil && (resp.Status == http.StatusCreated || resp.Status == http.StatusOK) {
 			var m chat.Message
