@@ -96,6 +96,7 @@ func (m *Main) Open(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	streams := limits.NewStreams(lim.StreamsPerUser, lim.MaxStreams)
 	m.metrics = metrics.New(metrics.Sources{
 		Hub: func() (int, int) {
 			st := m.hub.Stats()
@@ -103,6 +104,10 @@ func (m *Main) Open(ctx context.Context) error {
 		},
 		ListenerConnected: func() bool { return m.listener.Connected() },
 		Pool:              func() metrics.PoolStat { return m.pool.Stat() },
+		Streams: func() metrics.StreamCaps {
+			st := streams.Stats()
+			return metrics.StreamCaps{Open: st.Open, RefusedUser: st.RefusedUser, RefusedReplica: st.RefusedReplica}
+		},
 	})
 	tickets, err := auth.NewTickets(db, m.Config.StreamTicketTTL)
 	if err != nil {
@@ -131,12 +136,16 @@ func (m *Main) Open(ctx context.Context) error {
 		Observer:    m.metrics,
 		CORSOrigins: m.Config.CORSOrigins,
 		Proxies:     lim.TrustedProxies,
+		Streams:     streams,
 		Heartbeat:   m.Config.Heartbeat,
 		ReadTimeout: m.Config.ReadTimeout,
 		Version:     buildVersion(),
 		Logger:      m.Logger,
 	})
-	if m.ln, err = net.Listen("tcp", m.Config.Addr); err != nil {
+	// Accepted connections drop a peer that vanished (see
+	// limits.DeadPeerListenConfig), so its streams free their slots.
+	lc := limits.DeadPeerListenConfig(lim.TCPUserTimeout)
+	if m.ln, err = lc.Listen(ctx, "tcp", m.Config.Addr); err != nil {
 		return fmt.Errorf("PARLEY_ADDR: listen on %s: %w", m.Config.Addr, err)
 	}
 	// No ReadTimeout: it would end every stream at the deadline. The

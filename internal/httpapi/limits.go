@@ -5,6 +5,8 @@ import (
 	"net/http"
 
 	"github.com/danielgtaylor/huma/v2"
+
+	"github.com/parley-chat/parley/internal/limits"
 )
 
 type clientIPKey struct{}
@@ -24,6 +26,28 @@ func clientIP(ctx context.Context) string {
 	return ip
 }
 
+// streamSlot takes a stream slot for userID under the replica's caps; a
+// refusal is the problem to answer (429 or 503, with Retry-After).
+func (s *Server) streamSlot(ctx context.Context, userID string) (*limits.StreamSlot, error) {
+	if s.Streams == nil {
+		return &limits.StreamSlot{}, nil
+	}
+	slot, err := s.Streams.Acquire(userID)
+	if err != nil {
+		return nil, s.problem(ctx, err)
+	}
+	return slot, nil
+}
+
+// streamLimitDocs are what a stream's 429 and 503 mean.
+var streamLimitDocs = map[string]string{
+	"429": "The caller has as many streams open on this replica as it may (PARLEY_STREAMS_PER_USER); a ticket is " +
+		"left unused. Close a stream, or wait Retry-After seconds, then retry: on this replica, or on another, whose " +
+		"count is its own.",
+	"503": "This replica serves as many streams as it may (PARLEY_MAX_STREAMS), or the database is unavailable or did " +
+		"not answer in time; a ticket is left unused. Wait Retry-After seconds and retry, on this or another replica.",
+}
+
 // limitDocs says what a 429 or 503 of an operation means, where it is more
 // than the generic text.
 var limitDocs = map[string]map[string]string{
@@ -38,6 +62,8 @@ var limitDocs = map[string]map[string]string{
 			"or did not answer in time (the account may or may not have been created: a retry answered 409 means it was, " +
 			"and the password logs in). Wait Retry-After seconds and retry.",
 	},
+	"streamRoomEvents": streamLimitDocs,
+	"streamUserEvents": streamLimitDocs,
 	"postMessage": {
 		"429": "Over the write limit (posts, edits, deletes and reactions per user; refused writes count too, a repeated " +
 			"client_id does not). Nothing was stored. Wait Retry-After seconds, then retry with the same client_id.",

@@ -48,7 +48,9 @@ type Options struct {
 	// Observer hears about requests and streams, for metrics.
 	Observer Observer
 	// Proxies are the trusted reverse proxies, for client addresses.
-	Proxies   limits.Proxies
+	Proxies limits.Proxies
+	// Streams caps the open streams (nil: no caps).
+	Streams   *limits.Streams
 	Heartbeat time.Duration
 	// ReadTimeout bounds the read of each request's body, so a client
 	// trickling one is cut off (408) without a server-wide ReadTimeout,

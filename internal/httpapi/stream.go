@@ -74,7 +74,7 @@ var streamEvents = []streamEvent{
 
 func (s *Server) registerStream() {
 	o := authed(op("streamRoomEvents", http.MethodGet, "/v1/rooms/{room_id}/events", "Stream a room's events (Server-Sent Events)", "Streams", http.StatusOK,
-		http.StatusForbidden, http.StatusNotFound, http.StatusUnprocessableEntity, http.StatusServiceUnavailable))
+		http.StatusForbidden, http.StatusNotFound, http.StatusUnprocessableEntity, http.StatusTooManyRequests, http.StatusServiceUnavailable))
 	o.Description = "Members only. Replays every durable event after the cursor (Last-Event-ID, else after), " +
 		"then sends `ready` and goes live, with no gap and no duplicate. Without a cursor the stream starts live. " +
 		"Durable events carry `id: <seq>`. A `: ping` comment goes out every heartbeat interval. The stream ends when the " +
@@ -85,8 +85,15 @@ func (s *Server) registerStream() {
 	o.Responses = s.streamResponses(streamEvents, &huma.Schema{Type: huma.TypeInteger, Description: "The event's seq."})
 	huma.Register(s.api, o, func(ctx context.Context, in *streamInput) (*huma.StreamResponse, error) {
 		p := principal(ctx)
+		// Take the slot before the database is asked anything: a refused
+		// stream costs the replica nothing more, and leaves a ticket unused.
+		slot, err := s.streamSlot(ctx, p.UserID)
+		if err != nil {
+			return nil, err
+		}
 		lastSeq, err := s.Rooms.CheckStream(ctx, p.UserID, in.RoomID)
 		if err != nil {
+			slot.Release()
 			return nil, s.problem(ctx, err)
 		}
 		// Start from the cursor, or live; a cursor past the end starts live.
@@ -98,14 +105,19 @@ func (s *Server) registerStream() {
 		// the read can slip past; duplicates are dropped by seq.
 		sub, err := s.Subscriber.Subscribe(in.RoomID, p.UserID, after)
 		if err != nil {
+			slot.Release()
 			return nil, s.problem(ctx, err)
 		}
 		// The stream is accepted: only now is a ticket used up.
 		if err := s.useTicket(ctx); err != nil {
 			sub.Close()
+			slot.Release()
 			return nil, err
 		}
 		return &huma.StreamResponse{Body: func(hctx huma.Context) {
+			// Huma calls Body for every StreamResponse returned, so the
+			// slot is given back however the stream ends.
+			defer slot.Release()
 			defer sub.Close()
 			// humago's body writer is the http.ResponseWriter itself.
 			w, ok := hctx.BodyWriter().(http.ResponseWriter)

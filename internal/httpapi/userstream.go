@@ -51,7 +51,7 @@ func userStreamEvents() []streamEvent {
 
 func (s *Server) registerUserStream() {
 	o := authed(op("streamUserEvents", http.MethodGet, "/v1/events", "Stream the events of all your rooms (Server-Sent Events)", "Streams", http.StatusOK,
-		http.StatusUnprocessableEntity, http.StatusServiceUnavailable))
+		http.StatusUnprocessableEntity, http.StatusTooManyRequests, http.StatusServiceUnavailable))
 	o.Description = "One connection for every room the caller is a member of: every durable event of those rooms, " +
 		"with the same data as the room streams. A room the caller joins or is added to joins the stream from the caller's " +
 		"`member.joined` on; after the caller's own `member.left` that room's events stop, and the stream goes on.\n\n" +
@@ -74,18 +74,25 @@ func (s *Server) registerUserStream() {
 			}
 			cur = &c
 		}
+		slot, err := s.streamSlot(ctx, p.UserID)
+		if err != nil {
+			return nil, err
+		}
 		st := &userStream{}
 		feed, err := s.UserFeeds.OpenUserFeed(p.UserID, st.write)
 		if err != nil {
+			slot.Release()
 			return nil, s.problem(ctx, err)
 		}
 		// The stream is accepted: only now is a ticket used up.
 		if err := s.useTicket(ctx); err != nil {
 			feed.Close()
+			slot.Release()
 			return nil, err
 		}
 		st.feed = feed
 		return &huma.StreamResponse{Body: func(hctx huma.Context) {
+			defer slot.Release()
 			defer feed.Close()
 			w, ok := hctx.BodyWriter().(http.ResponseWriter)
 			if !ok {

@@ -36,6 +36,16 @@ type Sources struct {
 	ListenerConnected func() bool
 	// Pool reads the database pool's statistics (pgxpool.Pool.Stat).
 	Pool func() PoolStat
+	// Streams reads the stream caps' figures.
+	Streams func() StreamCaps
+}
+
+// StreamCaps are the stream caps' figures on this replica.
+type StreamCaps struct {
+	Open int // streams open (room and user streams, one each)
+	// RefusedUser and RefusedReplica count streams refused since start at
+	// the per-user cap (429) and at the replica's (503).
+	RefusedUser, RefusedReplica uint64
 }
 
 // Metrics holds one server's metrics.
@@ -105,6 +115,9 @@ func New(src Sources) *Metrics {
 	if src.Pool != nil {
 		m.reg.MustRegister(newPoolCollector(src.Pool))
 	}
+	if src.Streams != nil {
+		m.reg.MustRegister(streamCapsCollector(src.Streams))
+	}
 	return m
 }
 
@@ -147,6 +160,18 @@ func hubCollector(read func() (rooms, subscribers int)) prometheus.Collector {
 		rooms, subs := read()
 		ch <- prometheus.MustNewConstMetric(roomsDesc, prometheus.GaugeValue, float64(rooms))
 		ch <- prometheus.MustNewConstMetric(subsDesc, prometheus.GaugeValue, float64(subs))
+	}}
+}
+
+// streamCapsCollector reports the stream caps from one read per scrape.
+func streamCapsCollector(read func() StreamCaps) prometheus.Collector {
+	openDesc := prometheus.NewDesc("parley_streams_open", "Event streams open on this replica (room and user streams, one each), as the stream caps count them.", nil, nil)
+	refusedDesc := prometheus.NewDesc("parley_stream_refusals_total", "Event streams refused at a cap: user (PARLEY_STREAMS_PER_USER, 429) or replica (PARLEY_MAX_STREAMS, 503).", []string{"cap"}, nil)
+	return collectorFunc{descs: []*prometheus.Desc{openDesc, refusedDesc}, collect: func(ch chan<- prometheus.Metric) {
+		st := read()
+		ch <- prometheus.MustNewConstMetric(openDesc, prometheus.GaugeValue, float64(st.Open))
+		ch <- prometheus.MustNewConstMetric(refusedDesc, prometheus.CounterValue, float64(st.RefusedUser), "user")
+		ch <- prometheus.MustNewConstMetric(refusedDesc, prometheus.CounterValue, float64(st.RefusedReplica), "replica")
 	}}
 }
 
