@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"testing"
@@ -83,6 +84,19 @@ func (c *Client) OpenStream(tb testing.TB, roomID, query string, header http.Hea
 
 // TryStream is OpenStream without a test.
 func (c *Client) TryStream(roomID, query string, header http.Header) (*Stream, error) {
+	s, refused, err := c.TryStreamOrRefusal(roomID, query, header)
+	if err != nil {
+		return nil, err
+	}
+	if refused != nil {
+		return nil, fmt.Errorf("stream: status %d, content type %q", refused.Status, refused.Header.Get("Content-Type"))
+	}
+	return s, nil
+}
+
+// TryStreamOrRefusal opens a stream like TryStream; when the answer is not
+// an event stream it returns that answer, body read, instead.
+func (c *Client) TryStreamOrRefusal(roomID, query string, header http.Header) (*Stream, *Response, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	req := c.StreamRequest(ctx, roomID, query)
 	for k, v := range header {
@@ -91,12 +105,16 @@ func (c *Client) TryStream(roomID, query string, header http.Header) (*Stream, e
 	resp, err := c.httpClient().Do(req)
 	if err != nil {
 		cancel()
-		return nil, err
+		return nil, nil, err
 	}
 	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "text/event-stream" {
-		resp.Body.Close()
-		cancel()
-		return nil, fmt.Errorf("stream: status %d, content type %q", resp.StatusCode, resp.Header.Get("Content-Type"))
+		defer cancel()
+		defer resp.Body.Close()
+		b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		if err != nil {
+			return nil, nil, err
+		}
+		return nil, &Response{Status: resp.StatusCode, Header: resp.Header, Body: b}, nil
 	}
 	s := &Stream{Resp: resp, Frames: make(chan Frame, 100000), cancel: cancel, done: make(chan struct{})}
 	go func() {
@@ -119,7 +137,7 @@ func (c *Client) TryStream(roomID, query string, header http.Header) (*Stream, e
 			s.Frames <- f
 		}
 	}()
-	return s, nil
+	return s, nil, nil
 }
 
 // Next returns the next frame, failing the test if none comes within d or
