@@ -91,9 +91,16 @@ func (s *Server) registerStream() {
 		if err != nil {
 			return nil, err
 		}
+		// Until the stream's body owns the slot, any way out (an error, a
+		// panic) gives it back.
+		handedOff := false
+		defer func() {
+			if !handedOff {
+				slot.Release()
+			}
+		}()
 		lastSeq, err := s.Rooms.CheckStream(ctx, p.UserID, in.RoomID)
 		if err != nil {
-			slot.Release()
 			return nil, s.problem(ctx, err)
 		}
 		// Start from the cursor, or live; a cursor past the end starts live.
@@ -105,15 +112,14 @@ func (s *Server) registerStream() {
 		// the read can slip past; duplicates are dropped by seq.
 		sub, err := s.Subscriber.Subscribe(in.RoomID, p.UserID, after)
 		if err != nil {
-			slot.Release()
 			return nil, s.problem(ctx, err)
 		}
 		// The stream is accepted: only now is a ticket used up.
 		if err := s.useTicket(ctx); err != nil {
 			sub.Close()
-			slot.Release()
 			return nil, err
 		}
+		handedOff = true
 		return &huma.StreamResponse{Body: func(hctx huma.Context) {
 			// Huma calls Body for every StreamResponse returned, so the
 			// slot is given back however the stream ends.

@@ -78,19 +78,26 @@ func (s *Server) registerUserStream() {
 		if err != nil {
 			return nil, err
 		}
+		// Until the stream's body owns the slot, any way out (an error, a
+		// panic) gives it back.
+		handedOff := false
+		defer func() {
+			if !handedOff {
+				slot.Release()
+			}
+		}()
 		st := &userStream{}
 		feed, err := s.UserFeeds.OpenUserFeed(p.UserID, st.write)
 		if err != nil {
-			slot.Release()
 			return nil, s.problem(ctx, err)
 		}
 		// The stream is accepted: only now is a ticket used up.
 		if err := s.useTicket(ctx); err != nil {
 			feed.Close()
-			slot.Release()
 			return nil, err
 		}
 		st.feed = feed
+		handedOff = true
 		return &huma.StreamResponse{Body: func(hctx huma.Context) {
 			defer slot.Release()
 			defer feed.Close()

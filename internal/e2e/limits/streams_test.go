@@ -276,3 +276,41 @@ func TestStreamCapOff(t *testing.T) {
 	}
 	r.WaitMetric(t, "parley_streams_open", n, streamWait)
 }
+
+// TestStreamCapFailedOpens: opens that fail after the slot was taken (a
+// room that is not there, a room the caller is not in) give it back: at a
+// cap of one, the caller's next stream opens.
+func TestStreamCapFailedOpens(t *testing.T) {
+	t.Parallel()
+	c := e2e.NewCluster(t, e2e.DefaultLimits...)
+	r := c.MustStart(t, "PARLEY_STREAMS_PER_USER=1")
+	alice := e2e.MustRegister(t, r.URL, "alice")
+	bob := e2e.MustRegister(t, r.URL, "bob")
+	private := bob.MustCreateRoom(t, "bob-only", chat.Private)
+	for _, tt := range []struct {
+		name   string
+		roomID string
+	}{
+		{"ErrNotFound", "00000000-0000-0000-0000-000000000000"},
+		{"ErrNotMember", private.ID},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			for range 3 {
+				_, refused, err := alice.TryStreamOrRefusal(tt.roomID, "", nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if refused == nil {
+					t.Fatal("stream opened")
+				}
+				// A private room hides from non-members (404) or
+				// refuses them (403): either way the open failed.
+				if refused.Status != http.StatusNotFound && refused.Status != http.StatusForbidden {
+					t.Fatalf("status %d, want 404 or 403: %s", refused.Status, refused.Body)
+				}
+			}
+		})
+	}
+	r.WaitMetric(t, "parley_streams_open", 0, streamWait)
+	mustOpen(t, alice, endpoint{"UserStream", ""}, "")
+}
