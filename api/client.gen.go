@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/oapi-codegen/runtime"
-	openapi_types "github.com/oapi-codegen/runtime/types"
 )
 
 // Defines values for CreateRoomRequestVisibility.
@@ -162,7 +161,7 @@ type Author struct {
 	DisplayName string `json:"display_name"`
 
 	// Id Examples: 6f1c2d3e-4b5a-4c7d-8e9f-0a1b2c3d4e5f
-	Id openapi_types.UUID `json:"id"`
+	Id string `json:"id"`
 
 	// Username Examples: alice
 	Username string `json:"username"`
@@ -283,7 +282,7 @@ type MemberJoined struct {
 	CreatedAt time.Time `json:"created_at"`
 
 	// RoomId Examples: 0b9a3c1e-5d2f-4a8b-9c7d-1e2f3a4b5c6d
-	RoomId openapi_types.UUID `json:"room_id"`
+	RoomId string `json:"room_id"`
 
 	// Seq Examples: 7
 	Seq  int64 `json:"seq"`
@@ -299,13 +298,13 @@ type MemberLeft struct {
 	Reason MemberLeftReason `json:"reason"`
 
 	// RoomId Examples: 0b9a3c1e-5d2f-4a8b-9c7d-1e2f3a4b5c6d
-	RoomId openapi_types.UUID `json:"room_id"`
+	RoomId string `json:"room_id"`
 
 	// Seq Examples: 8
 	Seq int64 `json:"seq"`
 
 	// UserId Examples: 6f1c2d3e-4b5a-4c7d-8e9f-0a1b2c3d4e5f
-	UserId openapi_types.UUID `json:"user_id"`
+	UserId string `json:"user_id"`
 }
 
 // MemberLeftReason Examples: left
@@ -342,7 +341,7 @@ type Message struct {
 	EditedAt *time.Time `json:"edited_at,omitempty"`
 
 	// Id Examples: 3c6ffe44-5deb-4fa9-acae-8f368fd14d20
-	Id openapi_types.UUID `json:"id"`
+	Id string `json:"id"`
 
 	// Reactions Reactions by key, in the order they were first used; empty on a tombstone.
 	Reactions []Reaction `json:"reactions"`
@@ -350,10 +349,10 @@ type Message struct {
 	// ReplyTo The message of the same room this one replies to.
 	//
 	// Examples: 9d0c4b7a-1e2f-4a3b-8c5d-6e7f8a9b0c1d
-	ReplyTo *openapi_types.UUID `json:"reply_to,omitempty"`
+	ReplyTo *string `json:"reply_to,omitempty"`
 
 	// RoomId Examples: 0b9a3c1e-5d2f-4a8b-9c7d-1e2f3a4b5c6d
-	RoomId openapi_types.UUID `json:"room_id"`
+	RoomId string `json:"room_id"`
 
 	// Seq The message's place in the room's event log; its SSE id.
 	//
@@ -364,7 +363,7 @@ type Message struct {
 // MessageDeleted defines model for MessageDeleted.
 type MessageDeleted struct {
 	// MessageId Examples: 3c6ffe44-5deb-4fa9-acae-8f368fd14d20
-	MessageId openapi_types.UUID `json:"message_id"`
+	MessageId string `json:"message_id"`
 
 	// MessageSeq The seq of the deleted message.
 	//
@@ -372,7 +371,7 @@ type MessageDeleted struct {
 	MessageSeq int64 `json:"message_seq"`
 
 	// RoomId Examples: 0b9a3c1e-5d2f-4a8b-9c7d-1e2f3a4b5c6d
-	RoomId openapi_types.UUID `json:"room_id"`
+	RoomId string `json:"room_id"`
 
 	// Seq The seq of this event.
 	//
@@ -385,7 +384,7 @@ type MessageEdited struct {
 	Message Message `json:"message"`
 
 	// RoomId Examples: 0b9a3c1e-5d2f-4a8b-9c7d-1e2f3a4b5c6d
-	RoomId openapi_types.UUID `json:"room_id"`
+	RoomId string `json:"room_id"`
 
 	// Seq The seq of this event.
 	//
@@ -415,7 +414,7 @@ type PostMessageRequest struct {
 	// ReplyTo The id of a message of the same room this one replies to; any other id is 422.
 	//
 	// Examples: 9d0c4b7a-1e2f-4a3b-8c5d-6e7f8a9b0c1d
-	ReplyTo *openapi_types.UUID `json:"reply_to,omitempty"`
+	ReplyTo *string `json:"reply_to,omitempty"`
 }
 
 // Reaction defines model for Reaction.
@@ -443,7 +442,7 @@ type ReactionAdded struct {
 	Key string `json:"key"`
 
 	// MessageId Examples: 3c6ffe44-5deb-4fa9-acae-8f368fd14d20
-	MessageId openapi_types.UUID `json:"message_id"`
+	MessageId string `json:"message_id"`
 
 	// MessageSeq The seq of the message reacted to.
 	//
@@ -451,7 +450,7 @@ type ReactionAdded struct {
 	MessageSeq int64 `json:"message_seq"`
 
 	// RoomId Examples: 0b9a3c1e-5d2f-4a8b-9c7d-1e2f3a4b5c6d
-	RoomId openapi_types.UUID `json:"room_id"`
+	RoomId string `json:"room_id"`
 
 	// Seq The seq of this event.
 	//
@@ -459,7 +458,7 @@ type ReactionAdded struct {
 	Seq int64 `json:"seq"`
 
 	// UserId Examples: 6f1c2d3e-4b5a-4c7d-8e9f-0a1b2c3d4e5f
-	UserId openapi_types.UUID `json:"user_id"`
+	UserId string `json:"user_id"`
 }
 
 // ReactionRemoved defines model for ReactionRemoved.
@@ -473,7 +472,7 @@ type ReactionRemoved struct {
 	Key string `json:"key"`
 
 	// MessageId Examples: 3c6ffe44-5deb-4fa9-acae-8f368fd14d20
-	MessageId openapi_types.UUID `json:"message_id"`
+	MessageId string `json:"message_id"`
 
 	// MessageSeq The seq of the message reacted to.
 	//
@@ -481,7 +480,7 @@ type ReactionRemoved struct {
 	MessageSeq int64 `json:"message_seq"`
 
 	// RoomId Examples: 0b9a3c1e-5d2f-4a8b-9c7d-1e2f3a4b5c6d
-	RoomId openapi_types.UUID `json:"room_id"`
+	RoomId string `json:"room_id"`
 
 	// Seq The seq of this event.
 	//
@@ -489,7 +488,7 @@ type ReactionRemoved struct {
 	Seq int64 `json:"seq"`
 
 	// UserId Examples: 6f1c2d3e-4b5a-4c7d-8e9f-0a1b2c3d4e5f
-	UserId openapi_types.UUID `json:"user_id"`
+	UserId string `json:"user_id"`
 }
 
 // ReadState defines model for ReadState.
@@ -498,7 +497,7 @@ type ReadState struct {
 	LastReadSeq int64 `json:"last_read_seq"`
 
 	// RoomId Examples: 0b9a3c1e-5d2f-4a8b-9c7d-1e2f3a4b5c6d
-	RoomId openapi_types.UUID `json:"room_id"`
+	RoomId string `json:"room_id"`
 
 	// UnreadCount Messages after the marker that are neither the caller's own nor deleted.
 	//
@@ -514,7 +513,7 @@ type Ready struct {
 	LastSeq int64 `json:"last_seq"`
 
 	// RoomId Examples: 0b9a3c1e-5d2f-4a8b-9c7d-1e2f3a4b5c6d
-	RoomId openapi_types.UUID `json:"room_id"`
+	RoomId string `json:"room_id"`
 }
 
 // Reauth defines model for Reauth.
@@ -558,7 +557,7 @@ type Room struct {
 	CreatedAt time.Time `json:"created_at"`
 
 	// Id Examples: 0b9a3c1e-5d2f-4a8b-9c7d-1e2f3a4b5c6d
-	Id openapi_types.UUID `json:"id"`
+	Id string `json:"id"`
 
 	// LastReadSeq The caller's read marker (members only; absent in stream data).
 	//
@@ -577,7 +576,7 @@ type Room struct {
 	Name string `json:"name"`
 
 	// OwnerId Examples: 6f1c2d3e-4b5a-4c7d-8e9f-0a1b2c3d4e5f
-	OwnerId openapi_types.UUID `json:"owner_id"`
+	OwnerId string `json:"owner_id"`
 
 	// Topic Examples: Anything goes
 	Topic string `json:"topic"`
@@ -597,7 +596,7 @@ type RoomVisibility string
 // RoomDeleted defines model for RoomDeleted.
 type RoomDeleted struct {
 	// RoomId Examples: 0b9a3c1e-5d2f-4a8b-9c7d-1e2f3a4b5c6d
-	RoomId openapi_types.UUID `json:"room_id"`
+	RoomId string `json:"room_id"`
 
 	// Seq Examples: 10
 	Seq int64 `json:"seq"`
@@ -616,7 +615,7 @@ type RoomUpdated struct {
 	CreatedAt time.Time `json:"created_at"`
 
 	// Id Examples: 0b9a3c1e-5d2f-4a8b-9c7d-1e2f3a4b5c6d
-	Id openapi_types.UUID `json:"id"`
+	Id string `json:"id"`
 
 	// LastSeq The seq of the room's latest event.
 	//
@@ -630,10 +629,10 @@ type RoomUpdated struct {
 	Name string `json:"name"`
 
 	// OwnerId Examples: 6f1c2d3e-4b5a-4c7d-8e9f-0a1b2c3d4e5f
-	OwnerId openapi_types.UUID `json:"owner_id"`
+	OwnerId string `json:"owner_id"`
 
 	// RoomId Examples: 0b9a3c1e-5d2f-4a8b-9c7d-1e2f3a4b5c6d
-	RoomId openapi_types.UUID `json:"room_id"`
+	RoomId string `json:"room_id"`
 
 	// Seq The seq of this event.
 	//
@@ -722,7 +721,7 @@ type User struct {
 	DisplayName string `json:"display_name"`
 
 	// Id Examples: 6f1c2d3e-4b5a-4c7d-8e9f-0a1b2c3d4e5f
-	Id openapi_types.UUID `json:"id"`
+	Id string `json:"id"`
 
 	// Username Lower case, 3-32 of a-z, 0-9, '_', '.', '-'.
 	//

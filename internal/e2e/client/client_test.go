@@ -59,7 +59,7 @@ func TestGeneratedClient(t *testing.T) {
 	if err != nil || room.JSON201 == nil || room.JSON201.LastSeq != 1 {
 		t.Fatalf("create room: %v %s", err, room.Body)
 	}
-	roomID := room.JSON201.Id.String()
+	roomID := room.JSON201.Id
 
 	clientID := "m-1"
 	first, err := alice.PostMessageWithResponse(ctx, roomID, api.PostMessageRequest{Body: "hello", ClientId: &clientID})
@@ -93,8 +93,8 @@ func TestClientUpToDate(t *testing.T) {
 	_, file, _, _ := runtime.Caller(0)
 	root := filepath.Join(filepath.Dir(file), "..", "..", "..")
 	out := filepath.Join(t.TempDir(), "client.gen.go")
-	cmd := exec.Command("go", "tool", "oapi-codegen", "-generate", "types,client", "-package", "api", "-o", out, "openapi.yaml")
-	cmd.Dir = root
+	cmd := exec.Command("go", "tool", "oapi-codegen", "-config", "oapi-codegen.yaml", "-o", out, "../openapi.yaml")
+	cmd.Dir = filepath.Join(root, "api")
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("oapi-codegen: %v\n%s", err, b)
 	}
