@@ -1,9 +1,12 @@
 // Package streams tests the live room streams across replicas: fan-out,
-// ordering, resume and framing.
+// ordering, resume and framing. Most tests read as users do, through
+// package api's stream reader (e2e.Read); framing_test.go and the cursor
+// tests read raw frames.
 package streams
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -11,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/parley-chat/parley/api"
 	"github.com/parley-chat/parley/internal/chat"
 	"github.com/parley-chat/parley/internal/e2e"
 )
@@ -35,6 +39,20 @@ func MustMessage(tb testing.TB, f e2e.Frame) chat.Message {
 	return m
 }
 
+// MustRead decodes a message event read through package api's stream
+// reader.
+func MustRead(tb testing.TB, ev api.Event) *api.Message {
+	tb.Helper()
+	m, ok := ev.Payload.(*api.Message)
+	if ev.Type != api.EventMessage || !ok {
+		tb.Fatalf("event %+v: want a message", ev)
+	}
+	if m.Seq != ev.Seq() {
+		tb.Fatalf("event id %q, message seq %d", ev.ID, m.Seq)
+	}
+	return m
+}
+
 // TestTwoReplicas: subscribers on both replicas, posts on either: every
 // subscriber gets every event of its room once, in order, and nothing from
 // other rooms.
@@ -47,15 +65,16 @@ func TestTwoReplicas(t *testing.T) {
 	other := alice.MustCreateRoom(t, "other", chat.Public)
 	bob.MustJoin(t, room.ID)
 
-	streams := []*e2e.Stream{
-		alice.OpenStream(t, room.ID, "", nil),
-		alice.As(b.URL).OpenStream(t, room.ID, "", nil),
-		bob.OpenStream(t, room.ID, "", nil),
-		bob.As(a.URL).OpenStream(t, room.ID, "", nil),
+	// Read as users read: through package api's stream reader.
+	readers := []*e2e.Reader{
+		e2e.Read(t, alice.API(t), room.ID, api.StreamOptions{}),
+		e2e.Read(t, alice.As(b.URL).API(t), room.ID, api.StreamOptions{}),
+		e2e.Read(t, bob.API(t), room.ID, api.StreamOptions{}),
+		e2e.Read(t, bob.As(a.URL).API(t), room.ID, api.StreamOptions{}),
 	}
-	for _, s := range streams {
-		if got := s.UntilReady(t, wait); len(got) != 0 {
-			t.Fatalf("a live start replayed %d frames", len(got))
+	for _, r := range readers {
+		if got := r.UntilReady(t, wait); len(got) != 0 {
+			t.Fatalf("a live start replayed %d events", len(got))
 		}
 	}
 	const n = 20
@@ -75,19 +94,32 @@ func TestTwoReplicas(t *testing.T) {
 	if leave.Status != http.StatusNoContent {
 		t.Fatalf("leave: %d", leave.Status)
 	}
-	for i, s := range streams {
+	for i, r := range readers {
 		for j := range n {
-			if m := MustMessage(t, s.Next(t, wait)); m.ID != want[j] || m.RoomID != room.ID {
-				t.Fatalf("stream %d frame %d: got %s in %s, want %s", i, j, m.ID, m.RoomID, want[j])
+			if m := MustRead(t, r.Next(t, wait)); m.Id != want[j] || m.RoomId != room.ID {
+				t.Fatalf("reader %d event %d: got %s in %s, want %s", i, j, m.Id, m.RoomId, want[j])
 			}
 		}
-		if f := s.Next(t, wait); f.Type != "member.left" {
-			t.Fatalf("stream %d: got %+v, want member.left", i, f)
+		if ev := r.Next(t, wait); ev.Type != api.EventMemberLeft {
+			t.Fatalf("reader %d: got %+v, want member.left", i, ev)
 		}
 	}
-	// Bob's own streams end after his member.left; Alice's stay open.
-	for _, s := range streams[2:] {
-		s.WaitEnd(t, wait)
+	// Bob's own streams end after his member.left, and reconnecting is
+	// refused (a public room: 403); Alice's stay open.
+	for _, r := range readers[2:] {
+		if evs, err := r.WaitEnd(t, wait); len(evs) != 0 || api.ErrorStatus(err) != http.StatusForbidden {
+			t.Fatalf("bob's reader ended with %v after %+v, want 403", err, evs)
+		}
+		if err := r.NextReconnect(t, wait); !errors.Is(err, api.ErrStreamEnded) {
+			t.Fatalf("bob's reader reconnected for %v, want the stream's end", err)
+		}
+	}
+	for _, r := range readers[:2] {
+		select {
+		case ev, ok := <-r.Events:
+			t.Fatalf("alice's reader: %+v (open %v), want nothing more", ev, ok)
+		default:
+		}
 	}
 }
 
@@ -214,25 +246,29 @@ func TestResumeDuringPosting(t *testing.T) {
 			}
 		}
 	}()
-	s := alice.OpenStream(t, room.ID, "", http.Header{"Last-Event-ID": {fmt.Sprint(first.Seq)}})
-	replayed := s.UntilReady(t, wait)
+	// The reader sends its position as Last-Event-ID.
+	r := e2e.Read(t, alice.API(t), room.ID, api.StreamOptions{After: fmt.Sprint(first.Seq)})
+	replayed := r.UntilReady(t, wait)
 	if len(replayed) < 100 {
 		t.Fatalf("replayed %d events, want at least 100", len(replayed))
 	}
 	close(stop)
 	last := <-posted
 	next := first.Seq + 1
-	for _, f := range replayed {
-		if f.ID != next {
-			t.Fatalf("replay: got seq %d, want %d", f.ID, next)
+	for _, ev := range replayed {
+		if m := MustRead(t, ev); m.Seq != next {
+			t.Fatalf("replay: got seq %d, want %d", m.Seq, next)
 		}
 		next++
 	}
 	for next <= last {
-		if f := s.Next(t, wait); f.ID != next {
-			t.Fatalf("live: got seq %d, want %d", f.ID, next)
+		if m := MustRead(t, r.Next(t, wait)); m.Seq != next {
+			t.Fatalf("live: got seq %d, want %d", m.Seq, next)
 		}
 		next++
+	}
+	if r.Stream.LastID() != fmt.Sprint(last) {
+		t.Fatalf("reader's last id %q, want %d", r.Stream.LastID(), last)
 	}
 }
 
@@ -301,8 +337,11 @@ func TestFrameInjection(t *testing.T) {
 	r := c.MustStart(t)
 	alice := e2e.MustRegister(t, r.URL, "alice")
 	room := alice.MustCreateRoom(t, "general", chat.Public)
+	// Both parsers: go-sse's and package api's stream reader.
 	s := alice.OpenStream(t, room.ID, "", nil)
 	s.UntilReady(t, wait)
+	rd := e2e.Read(t, alice.API(t), room.ID, api.StreamOptions{})
+	rd.UntilReady(t, wait)
 	evil := "\n\nevent: x\ndata: y\r\nid: 999\r\rretry: 1\n"
 	sent := alice.MustPost(t, room.ID, evil)
 	after := alice.MustPost(t, room.ID, "after")
@@ -311,6 +350,12 @@ func TestFrameInjection(t *testing.T) {
 	}
 	if m := MustMessage(t, s.Next(t, wait)); m.ID != after.ID {
 		t.Fatalf("next frame is %s, want the following message", m.ID)
+	}
+	if m := MustRead(t, rd.Next(t, wait)); m.Body != evil || m.Id != sent.ID {
+		t.Fatalf("reader got %q, want %q", m.Body, evil)
+	}
+	if m := MustRead(t, rd.Next(t, wait)); m.Id != after.ID || rd.Stream.LastID() != fmt.Sprint(after.Seq) {
+		t.Fatalf("reader's next event is %s (last id %s), want the following message", m.Id, rd.Stream.LastID())
 	}
 }
 
@@ -322,9 +367,9 @@ func TestLargeMessageInOrder(t *testing.T) {
 	a, b := c.MustStart(t), c.MustStart(t)
 	alice := e2e.MustRegister(t, a.URL, "alice")
 	room := alice.MustCreateRoom(t, "general", chat.Public)
-	streams := []*e2e.Stream{alice.OpenStream(t, room.ID, "", nil), alice.As(b.URL).OpenStream(t, room.ID, "", nil)}
-	for _, s := range streams {
-		s.UntilReady(t, wait)
+	readers := []*e2e.Reader{e2e.Read(t, alice.API(t), room.ID, api.StreamOptions{}), e2e.Read(t, alice.As(b.URL).API(t), room.ID, api.StreamOptions{})}
+	for _, r := range readers {
+		r.UntilReady(t, wait)
 	}
 	big := strings.Repeat("😀", 4000)
 	bodies := []string{"small 1", big, "small 2", big + "", "small 3"}
@@ -332,10 +377,10 @@ func TestLargeMessageInOrder(t *testing.T) {
 	for _, body := range bodies {
 		want = append(want, alice.MustPost(t, room.ID, body))
 	}
-	for i, s := range streams {
+	for i, r := range readers {
 		for j, w := range want {
-			if m := MustMessage(t, s.Next(t, wait)); m.ID != w.ID || m.Body != w.Body {
-				t.Fatalf("stream %d frame %d: got %s (%d bytes), want %s", i, j, m.ID, len(m.Body), w.ID)
+			if m := MustRead(t, r.Next(t, wait)); m.Id != w.ID || m.Body != w.Body {
+				t.Fatalf("reader %d event %d: got %s (%d bytes), want %s", i, j, m.Id, len(m.Body), w.ID)
 			}
 		}
 	}
@@ -357,11 +402,11 @@ func TestReplayAcrossOwnRejoin(t *testing.T) {
 	bob.MustJoin(t, room.ID)            // 4
 	alice.MustPost(t, room.ID, "hello") // 5
 
-	s := bob.OpenStream(t, room.ID, "after=0", nil)
-	got := s.UntilReady(t, wait)
+	rd := e2e.Read(t, bob.API(t), room.ID, api.StreamOptions{After: "0"})
+	got := rd.UntilReady(t, wait)
 	var types []string
-	for _, f := range got {
-		types = append(types, f.Type)
+	for _, ev := range got {
+		types = append(types, ev.Type)
 	}
 	if want := "member.joined member.joined member.left member.joined message"; strings.Join(types, " ") != want {
 		t.Fatalf("replayed %v, want %s", types, want)
@@ -370,8 +415,12 @@ func TestReplayAcrossOwnRejoin(t *testing.T) {
 	if resp := bob.Do(t, http.MethodPost, "/v1/rooms/"+room.ID+"/leave", nil); resp.Status != http.StatusNoContent {
 		t.Fatalf("leave: %d", resp.Status)
 	}
-	fs := s.WaitEnd(t, wait)
-	if len(fs) != 1 || fs[0].Type != "member.left" || fs[0].ID != 6 {
-		t.Fatalf("stream ended with %+v, want member.left 6", fs)
+	// The reader tries again and is refused: Bob is no member now.
+	evs, err := rd.WaitEnd(t, wait)
+	if len(evs) != 1 || evs[0].Type != api.EventMemberLeft || evs[0].Seq() != 6 || api.ErrorStatus(err) != http.StatusForbidden {
+		t.Fatalf("stream ended with %+v and %v, want member.left 6, then a 403", evs, err)
+	}
+	if left := evs[0].Payload.(*api.MemberLeft); left.UserId != bob.Session.User.ID || left.Reason != "left" {
+		t.Fatalf("member.left %+v, want bob leaving", left)
 	}
 }
