@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/parley-chat/parley/api"
 	"github.com/parley-chat/parley/internal/chat"
 	"github.com/parley-chat/parley/internal/e2e"
 )
@@ -110,26 +111,30 @@ func TestUserStream(t *testing.T) {
 	}
 
 	t.Run("ResumeOnOtherReplica", func(t *testing.T) {
-		r := alice.As(b.URL).OpenUserStream(t, "", http.Header{"Last-Event-ID": {f1.RawID}})
+		// As users resume: package api's reader sends Last-Event-ID.
+		r := e2e.Read(t, alice.As(b.URL).API(t), "", api.StreamOptions{After: f1.RawID})
 		replayed := r.UntilReady(t, wait)
 		if len(replayed) != len(live) {
-			t.Fatalf("replayed %d frames, want %d", len(replayed), len(live))
+			t.Fatalf("replayed %d events, want %d", len(replayed), len(live))
 		}
 		for i := range live {
-			if replayed[i].Data != live[i].Data {
-				t.Fatalf("replayed frame %d: %s, want %s", i, replayed[i].Data, live[i].Data)
+			if string(replayed[i].Data) != live[i].Data || replayed[i].ID != live[i].RawID || replayed[i].Payload == nil {
+				t.Fatalf("replayed event %d: %s (id %s), want %s (id %s)", i, replayed[i].Data, replayed[i].ID, live[i].Data, live[i].RawID)
 			}
+		}
+		if ready := r.Stream.LastID(); !cursorChars.MatchString(ready) {
+			t.Fatalf("reader's position %q after ready, want a cursor", ready)
 		}
 	})
 	t.Run("ResumeAtTheEnd", func(t *testing.T) {
-		r := alice.OpenUserStream(t, "after="+live[3].RawID, nil)
+		r := e2e.Read(t, alice.API(t), "", api.StreamOptions{After: live[3].RawID})
 		if replayed := r.UntilReady(t, wait); len(replayed) != 0 {
-			t.Fatalf("replayed %d frames from the last cursor", len(replayed))
+			t.Fatalf("replayed %d events from the last cursor", len(replayed))
 		}
 		// And it is live.
 		m := alice.MustPost(t, mine.ID, "three")
-		if e := MustEvent(t, r.Next(t, wait)); e.Seq != m.Seq {
-			t.Fatalf("live frame seq %d, want %d", e.Seq, m.Seq)
+		if got, ok := r.Next(t, wait).Payload.(*api.Message); !ok || got.Seq != m.Seq || got.RoomId != mine.ID {
+			t.Fatalf("live event %+v, want message %d", got, m.Seq)
 		}
 	})
 	t.Run("HeaderWins", func(t *testing.T) {
