@@ -87,7 +87,7 @@ func (b *bench) setup(ctx context.Context) error {
 		if resp.JSON201 == nil {
 			return fmt.Errorf("create room: status %d: %s", resp.StatusCode(), resp.Body)
 		}
-		b.plan.rooms[r].id, b.plan.rooms[r].poster = resp.JSON201.Id.String(), tok
+		b.plan.rooms[r].id, b.plan.rooms[r].poster = resp.JSON201.Id, tok
 		return nil
 	})
 	if err != nil {
