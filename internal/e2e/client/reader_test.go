@@ -233,6 +233,41 @@ func TestReaderStops(t *testing.T) {
 	}
 }
 
+// TestReaderLimits: a reader refused for the stream caps (429 per user,
+// 503 per replica) waits the answer's Retry-After and gets in once a
+// stream closes.
+func TestReaderLimits(t *testing.T) {
+	tests := []struct {
+		name string
+		env  string
+		want int
+	}{
+		{"PerUser", "PARLEY_STREAMS_PER_USER=1", http.StatusTooManyRequests},
+		{"PerReplica", "PARLEY_MAX_STREAMS=1", http.StatusServiceUnavailable},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := e2e.NewCluster(t, tt.env).MustStart(t)
+			alice := e2e.MustRegister(t, r.URL, "alice")
+			room := alice.MustCreateRoom(t, "general", chat.Public)
+			held := alice.OpenStream(t, room.ID, "", nil)
+			held.UntilReady(t, wait)
+			rd := e2e.Read(t, alice.API(t), room.ID, api.StreamOptions{MinBackoff: 10 * time.Millisecond})
+			err := rd.NextReconnect(t, wait)
+			var e *api.Error
+			if !errors.As(err, &e) || e.StatusCode != tt.want || e.RetryAfter < time.Second {
+				t.Fatalf("refused with %v, want %d with a Retry-After", err, tt.want)
+			}
+			refused := time.Now()
+			held.Close()
+			rd.UntilReady(t, wait)
+			if took := time.Since(refused); took < e.RetryAfter-100*time.Millisecond {
+				t.Fatalf("reconnected %s after the refusal, before its Retry-After of %s", took, e.RetryAfter)
+			}
+		})
+	}
+}
+
 // TestUserReaderFailover: a user stream reader behind a load balancer
 // keeps reading across a replica's shutdown, resuming on the other
 // replica with its last cursor, and misses nothing from either room.
