@@ -16,12 +16,19 @@ build: ## build bin/parley
 run: build ## run the API on :8080 with its private Postgres cluster in .parley/
 	./bin/parley serve
 
-openapi: ## regenerate openapi.yaml, openapi-3.0.yaml and the Go client in api/
+# The TypeScript client, its tools pinned in api/typescript/package-lock.json.
+TS := api/typescript
+$(TS)/node_modules/.installed: $(TS)/package.json $(TS)/package-lock.json
+	cd $(TS) && npm ci --no-audit --no-fund
+	touch $@
+
+openapi: $(TS)/node_modules/.installed ## regenerate openapi.yaml, openapi-3.0.yaml, the Go client in api/ and the TypeScript types in api/typescript/src/schema.d.ts
 	$(GO) run ./cmd/parley openapi > openapi.yaml.tmp
 	mv openapi.yaml.tmp openapi.yaml
 	$(GO) run ./cmd/parley openapi 3.0 > openapi-3.0.yaml.tmp
 	mv openapi-3.0.yaml.tmp openapi-3.0.yaml
 	$(GO) generate ./api
+	cd $(TS) && npm run -s generate
 
 # The lint tools, pinned in tools/lint/package-lock.json (Node 20.19+ and npm).
 LINT := tools/lint
@@ -34,7 +41,7 @@ lint: $(LINT)/node_modules/.installed ## lint both OpenAPI documents (redocly.ya
 	$(LINT)/node_modules/.bin/openapi-typescript
 	$(LINT)/node_modules/.bin/tsc -p $(LINT)
 
-test: ## check formatting, vet, and run all tests with the race detector
+test: ## check formatting, vet, and run all tests with the race detector (the TypeScript client's build, lint and node tests included: internal/e2e/typescript)
 	@unformatted="$$(gofmt -l .)"; \
 	if [ -n "$$unformatted" ]; then echo "gofmt -l lists files to format:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
