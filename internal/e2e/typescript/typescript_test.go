@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -42,7 +43,8 @@ func npm(tb testing.TB, dir string, env []string, args ...string) {
 	tb.Logf("npm %v: %s\n%s", args, time.Since(start).Round(time.Millisecond), out)
 }
 
-// TestTypeScriptClient: the package installs from its lock file (unless
+// TestTypeScriptClient: the README shows the example its tests run; the
+// package installs from its lock file (unless
 // installed already, as .ci/run does), type-checks in strict mode, passes
 // its no-any lint, and its tests pass against a real replica.
 func TestTypeScriptClient(t *testing.T) {
@@ -50,6 +52,23 @@ func TestTypeScriptClient(t *testing.T) {
 		t.Fatal("the TypeScript client's tests need Node.js 20.19+ and npm (.ci/run installs them)")
 	}
 	dir := pkgDir(t)
+	t.Run("ExampleInREADME", func(t *testing.T) {
+		src, err := os.ReadFile(filepath.Join(dir, "examples", "quickstart.ts"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines := strings.Split(strings.TrimRight(string(src), "\n"), "\n")
+		for len(lines) > 0 && strings.HasPrefix(lines[0], "//") {
+			lines = lines[1:] // the file's own comment
+		}
+		readme, err := os.ReadFile(filepath.Join(dir, "..", "..", "README.md"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(lines) == 0 || !strings.Contains(string(readme), "```ts\n"+strings.Join(lines, "\n")+"\n```") {
+			t.Fatal("README.md does not show api/typescript/examples/quickstart.ts as it is")
+		}
+	})
 	if _, err := os.Stat(filepath.Join(dir, "node_modules", ".package-lock.json")); err != nil {
 		npm(t, dir, nil, "ci", "--no-audit", "--no-fund")
 	}
