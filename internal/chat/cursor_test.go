@@ -95,18 +95,3 @@ func TestCursorRefused(t *testing.T) {
 		t.Error("decoded a cursor listing rooms out of order")
 	}
 }
-
-func FuzzCursorDecode(f *testing.F) {
-	codec := chat.NewCursorCodec([]byte("a secret of at least thirty-two bytes"), "c")
-	f.Add(codec.Encode(chat.UserCursor{Horizon: 1, Rooms: []chat.RoomPosition{{Ordinal: 2, Seq: 3}}}))
-	f.Add("AQ")
-	f.Fuzz(func(t *testing.T, s string) {
-		cur, err := codec.Decode("query.after", s)
-		if err != nil {
-			return
-		}
-		if again := codec.Encode(cur); again != s {
-			t.Fatalf("decoded %q, re-encoded %q", s, again)
-		}
-	})
-}

@@ -107,9 +107,7 @@ func (st *sseStream) begin(expires time.Time) error {
 
 // ready sends the ready event, and lets go of a buffer a long replay grew.
 func (st *sseStream) ready(data []byte) error {
-	st.buf.WriteString("event: ready\ndata: ")
-	st.buf.Write(data)
-	st.buf.WriteString("\n\n")
+	st.buf.Write(appendFrame(st.buf.AvailableBuffer(), "", "ready", data))
 	if err := st.flush(); err != nil {
 		return err
 	}
@@ -120,22 +118,57 @@ func (st *sseStream) ready(data []byte) error {
 }
 
 // frame buffers one durable event with its id, flushing every flushAt
-// bytes. Data is JSON, which never holds a raw newline, so a body cannot
-// inject frames.
+// bytes.
 func (st *sseStream) frame(id string, ev *chat.Event) error {
 	// Every durable event names its type, message included (contract
 	// v1.1), so each frame schema can require event.
-	st.buf.WriteString("id: ")
-	st.buf.WriteString(id)
-	st.buf.WriteString("\nevent: ")
-	st.buf.WriteString(string(ev.Type))
-	st.buf.WriteString("\ndata: ")
-	st.buf.Write(ev.Data)
-	st.buf.WriteString("\n\n")
+	st.buf.Write(appendFrame(st.buf.AvailableBuffer(), id, string(ev.Type), ev.Data))
 	if st.buf.Len() >= flushAt {
 		return st.flush()
 	}
 	return nil
+}
+
+// appendFrame appends one SSE frame to b: the id: line (when id is not
+// ""), the event: line and data. It is the one place frames are encoded,
+// and no data can break out of its frame: data is JSON, which never holds
+// a raw line break, but should any come (\n, \r or \r\n) each line goes
+// into a data: line of its own, which a client joins back with \n. id and
+// event are Parley's own (a seq or user cursor, an event type): a line
+// break there would be a bug, and is dropped rather than sent.
+func appendFrame(b []byte, id, event string, data []byte) []byte {
+	if id != "" {
+		b = append(b, "id: "...)
+		b = appendLine(b, id)
+		b = append(b, '\n')
+	}
+	b = append(b, "event: "...)
+	b = appendLine(b, event)
+	b = append(b, "\ndata: "...)
+	for {
+		i := bytes.IndexAny(data, "\r\n")
+		if i < 0 {
+			break
+		}
+		b = append(b, data[:i]...)
+		b = append(b, "\ndata: "...)
+		if data[i] == '\r' && i+1 < len(data) && data[i+1] == '\n' {
+			i++
+		}
+		data = data[i+1:]
+	}
+	b = append(b, data...)
+	return append(b, "\n\n"...)
+}
+
+// appendLine appends s without its line breaks.
+func appendLine(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if s[i] != '\n' && s[i] != '\r' {
+			b = append(b, s[i])
+		}
+	}
+	return b
 }
 
 // liveHooks are a stream's parts of the live loop: its events and what to
@@ -224,7 +257,7 @@ func (st *sseStream) check(ctx context.Context) error {
 
 func (st *sseStream) reauth() {
 	st.ended(chat.EndTokenExpired)
-	st.buf.WriteString("event: reauth\ndata: {\"reason\":\"token_expired\"}\n\n")
+	st.buf.Write(appendFrame(st.buf.AvailableBuffer(), "", "reauth", []byte(`{"reason":"token_expired"}`)))
 	_ = st.flush()
 }
 

@@ -50,10 +50,11 @@ func (ps Proxies) ClientIP(r *http.Request) string {
 	return client.String()
 }
 
-// parseAddr parses an address with or without a port.
+// parseAddr parses an address with or without a port, dropping any zone
+// (fe80::1%eth0 and fe80::1%eth1 are one client, not two to count apart).
 func parseAddr(s string) (netip.Addr, bool) {
 	if ap, err := netip.ParseAddrPort(s); err == nil {
-		return ap.Addr().Unmap(), true
+		return ap.Addr().Unmap().WithZone(""), true
 	}
 	a, err := netip.ParseAddr(strings.Trim(s, "[]"))
 	if err != nil {
