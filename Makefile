@@ -73,5 +73,10 @@ fuzz: ## run every fuzz target for FUZZTIME each (default 15s: about 6 minutes i
 		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) "$$pkg"; \
 	done
 
+# PARLEY_SOAK_DURATION (default 3m), PARLEY_SOAK_SUBSCRIBERS, PARLEY_SOAK_ROOMS
+# and PARLEY_SOAK_POST_EVERY shape the soak.
+soak: ## run the soak: two replicas (built without -race) for 3 minutes of streams churning while posts flow; prints one summary line
+	$(GO) run ./internal/localpg/withpg -- $(GO) test -tags soak -count=1 -timeout 9m -run '^TestSoak$$' -v ./internal/e2e/soak/
+
 bench: ## run the load scenarios (minutes; not part of test): reports in bench-results/
 	scripts/bench.sh
