@@ -19,6 +19,12 @@ set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
+# Open files: each stream is a socket in the replica and in the load tool
+# (15,000 in the single-replica scenario). Raise the soft limit to the hard
+# one (20,000 per process on the development VM); children inherit it.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+echo "bench: open-file limit $(ulimit -n)"
+
 out=${BENCH_OUT:-bench-results}
 scenarios=${BENCH_SCENARIOS:-idle fanout hotroom single}
 fanout_runs=${BENCH_FANOUT_RUNS:-3}
