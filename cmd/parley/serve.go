@@ -50,6 +50,7 @@ type Main struct {
 	pool    *pgxpool.Pool
 	ln      net.Listener
 	http    *http.Server
+	api     *httpapi.Server
 	served  chan error
 
 	metrics      *metrics.Metrics
@@ -142,6 +143,7 @@ func (m *Main) Open(ctx context.Context) error {
 		Version:     buildVersion(),
 		Logger:      m.Logger,
 	})
+	m.api = api
 	// Accepted connections drop a peer that vanished (see
 	// limits.DeadPeerListenConfig), so its streams free their slots.
 	lc := limits.DeadPeerListenConfig(lim.TCPUserTimeout)
@@ -222,6 +224,11 @@ func (m *Main) Close(ctx context.Context) error {
 		if err := m.http.Shutdown(sctx); err != nil {
 			errs = append(errs, fmt.Errorf("shut down http: %w", err))
 			_ = m.http.Close()
+		}
+		// Shutdown does not wait for streams detached from net/http:
+		// their subscriptions ended above, so they end now.
+		if err := m.api.WaitStreams(sctx); err != nil {
+			errs = append(errs, fmt.Errorf("shut down streams: %w", err))
 		}
 		cancel()
 		if err := <-m.served; err != nil && !errors.Is(err, http.ErrServerClosed) {

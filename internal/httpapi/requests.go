@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/parley-chat/parley/internal/chat"
@@ -41,6 +42,12 @@ type requestInfo struct {
 	stream bool
 	// streamEnd is why a stream ended, set by the stream.
 	streamEnd chat.StreamEnd
+	// finish logs the request and reports it, with its status, once it
+	// is over: when the handler returns, or, for a stream that detached
+	// from its handler (detached set, see detach.go), when the stream
+	// ends. It holds nothing of the request but its method and path.
+	finish   func(status int)
+	detached bool
 }
 
 type requestInfoKey struct{}
@@ -79,28 +86,40 @@ func (s *Server) requests(next http.Handler) http.Handler {
 		info := &requestInfo{id: requestID(r), route: routeUnmatched}
 		w.Header().Set(RequestIDHeader, info.id)
 		r = r.WithContext(context.WithValue(r.Context(), requestInfoKey{}, info))
+		// A copy of the path: the original holds on to the request line,
+		// query and all, for as long as a detached stream runs.
+		method, path := r.Method, strings.Clone(r.URL.Path)
+		logCtx := context.WithValue(context.Background(), requestInfoKey{}, info)
+		info.finish = func(status int) { s.finishRequest(logCtx, info, method, path, start, status) }
 		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 		next.ServeHTTP(sw, r)
-		d := time.Since(start)
-		s.Observer.Request(info.route, sw.status, d, info.stream)
-		level := slog.LevelInfo
-		switch info.route {
-		case routeHealthz, routeReadyz, routeMetrics:
-			level = slog.LevelDebug // probes and scrapes would drown the log
+		if !info.detached {
+			info.finish(sw.status)
 		}
-		attrs := []slog.Attr{
-			slog.String("method", r.Method),
-			slog.String("path", r.URL.Path),
-			slog.String("route", info.route),
-			slog.Int("status", sw.status),
-			logs.Millis("duration", d),
-		}
-		if info.streamEnd != "" {
-			s.Observer.StreamEnded(info.streamEnd)
-			attrs = append(attrs, slog.String("stream_end", string(info.streamEnd)))
-		}
-		s.log.LogAttrs(r.Context(), level, "request", attrs...)
 	})
+}
+
+// finishRequest logs a request that is over and reports it.
+func (s *Server) finishRequest(ctx context.Context, info *requestInfo, method, path string, start time.Time, status int) {
+	d := time.Since(start)
+	s.Observer.Request(info.route, status, d, info.stream)
+	level := slog.LevelInfo
+	switch info.route {
+	case routeHealthz, routeReadyz, routeMetrics:
+		level = slog.LevelDebug // probes and scrapes would drown the log
+	}
+	attrs := []slog.Attr{
+		slog.String("method", method),
+		slog.String("path", path),
+		slog.String("route", info.route),
+		slog.Int("status", status),
+		logs.Millis("duration", d),
+	}
+	if info.streamEnd != "" {
+		s.Observer.StreamEnded(info.streamEnd)
+		attrs = append(attrs, slog.String("stream_end", string(info.streamEnd)))
+	}
+	s.log.LogAttrs(ctx, level, "request", attrs...)
 }
 
 // statusWriter records the status; Unwrap lets http.ResponseController

@@ -67,6 +67,8 @@ type Server struct {
 	log     *slog.Logger
 	api     huma.API
 	handler http.Handler
+	// detachedStreams are the streams running off their handlers.
+	detachedStreams detachedStreams
 }
 
 // New builds the API and registers every operation.

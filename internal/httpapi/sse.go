@@ -9,8 +9,6 @@ import (
 	"os"
 	"time"
 
-	"github.com/danielgtaylor/huma/v2"
-
 	"github.com/parley-chat/parley/internal/chat"
 )
 
@@ -22,21 +20,12 @@ const flushAt = 64 << 10
 // the token expired, the subscription or the request ended).
 var errStreamEnd = errors.New("stream ended")
 
-// startSSE sets the status and headers every event stream answers with.
-func startSSE(hctx huma.Context) {
-	hctx.SetHeader("Content-Type", "text/event-stream")
-	hctx.SetHeader("Cache-Control", "no-cache")
-	hctx.SetHeader("X-Accel-Buffering", "no")
-	hctx.SetStatus(http.StatusOK)
-}
-
 // sseStream is what room streams and user streams share: the buffered
 // frame writer, the retry: and ready frames, heartbeats, the token's
 // expiry and the live loop. Only the stream's own goroutine uses it.
 type sseStream struct {
 	srv    *Server
-	w      http.ResponseWriter
-	rc     *http.ResponseController
+	out    streamOut
 	buf    bytes.Buffer
 	sub    ender
 	done   <-chan struct{} // the subscription ended (shutdown, cut off)
@@ -53,8 +42,39 @@ type ender interface {
 	Err() error
 }
 
-func newSSEStream(s *Server, w http.ResponseWriter, sub ender) sseStream {
-	return sseStream{srv: s, w: w, rc: http.NewResponseController(w), sub: sub, done: sub.Done()}
+func newSSEStream(s *Server, sub ender) sseStream {
+	return sseStream{srv: s, sub: sub, done: sub.Done()}
+}
+
+// streamOut is where a stream's frames go: the response (respOut), or the
+// connection of a detached stream (rawOut, detach.go).
+type streamOut interface {
+	// send writes p and flushes it to the client within writeTimeout.
+	send(p []byte) error
+}
+
+// respOut writes a stream's body through net/http.
+type respOut struct {
+	w  http.ResponseWriter
+	rc *http.ResponseController
+}
+
+func newRespOut(w http.ResponseWriter) respOut {
+	return respOut{w: w, rc: http.NewResponseController(w)}
+}
+
+func (o respOut) send(p []byte) error {
+	_ = o.rc.SetWriteDeadline(time.Now().Add(writeTimeout))
+	if _, err := o.w.Write(p); err != nil {
+		return err
+	}
+	if err := o.rc.Flush(); err != nil {
+		return err
+	}
+	// Clear the deadline while idle: over HTTP/2 a passed deadline resets
+	// the stream even when nothing is being written.
+	_ = o.rc.SetWriteDeadline(time.Time{})
+	return nil
 }
 
 // ended records why the stream ends, unless a reason was found first.
@@ -255,6 +275,13 @@ func (st *sseStream) check(ctx context.Context) error {
 	}
 }
 
+// stop stops the stream's timer once it has ended.
+func (st *sseStream) stop() {
+	if st.expiry != nil {
+		st.expiry.Stop()
+	}
+}
+
 func (st *sseStream) reauth() {
 	st.ended(chat.EndTokenExpired)
 	st.buf.Write(appendFrame(st.buf.AvailableBuffer(), "", "reauth", []byte(`{"reason":"token_expired"}`)))
@@ -266,18 +293,10 @@ func (st *sseStream) flush() error {
 	if st.buf.Len() == 0 {
 		return nil
 	}
-	_ = st.rc.SetWriteDeadline(time.Now().Add(writeTimeout))
-	if _, err := st.w.Write(st.buf.Bytes()); err != nil {
+	if err := st.out.send(st.buf.Bytes()); err != nil {
 		st.writeFailed(err)
 		return err
 	}
 	st.buf.Reset()
-	if err := st.rc.Flush(); err != nil {
-		st.writeFailed(err)
-		return err
-	}
-	// Clear the deadline while idle: over HTTP/2 a passed deadline resets
-	// the stream even when nothing is being written.
-	_ = st.rc.SetWriteDeadline(time.Time{})
 	return nil
 }

@@ -123,19 +123,24 @@ func (s *Server) registerStream() {
 		return &huma.StreamResponse{Body: func(hctx huma.Context) {
 			// Huma calls Body for every StreamResponse returned, so the
 			// slot is given back however the stream ends.
-			defer slot.Release()
-			defer sub.Close()
+			done := func() {
+				sub.Close()
+				slot.Release()
+			}
 			// humago's body writer is the http.ResponseWriter itself.
 			w, ok := hctx.BodyWriter().(http.ResponseWriter)
 			if !ok {
+				done()
 				s.log.Error("stream: body writer is not an http.ResponseWriter")
 				return
 			}
-			st := &roomStream{sseStream: newSSEStream(s, w, sub), sub: sub,
+			st := &roomStream{sseStream: newSSEStream(s, sub), sub: sub,
 				roomID: in.RoomID, userID: p.UserID, memberAt: lastSeq, lastSent: after}
-			startSSE(hctx)
-			st.run(hctx.Context(), p.ExpiresAt)
-			st.finish(hctx.Context())
+			s.serveStream(hctx, w, &st.sseStream, streamRun{
+				open: func(ctx context.Context) bool { return st.open(ctx, p.ExpiresAt) },
+				live: st.run,
+				done: done,
+			})
 		}}, nil
 	})
 }
@@ -153,16 +158,18 @@ type roomStream struct {
 	lastSent int64
 }
 
-func (st *roomStream) run(ctx context.Context, expires time.Time) {
-	err := st.begin(expires)
-	defer st.expiry.Stop()
-	if err != nil || st.replay(ctx) != nil {
-		return
+// open sends retry:, the replay and ready, and reports whether the
+// stream goes on.
+func (st *roomStream) open(ctx context.Context, expires time.Time) bool {
+	if st.begin(expires) != nil || st.replay(ctx) != nil {
+		return false
 	}
 	ready, _ := json.Marshal(chat.Ready{RoomID: st.roomID, LastSeq: st.lastSent})
-	if st.ready(ready) != nil {
-		return
-	}
+	return st.ready(ready) == nil
+}
+
+// run is the live stream, until it ends.
+func (st *roomStream) run(ctx context.Context) {
 	st.live(ctx, liveHooks{ready: st.sub.Ready(), pop: st.sub.Next, handle: st.write})
 }
 

@@ -99,17 +99,22 @@ func (s *Server) registerUserStream() {
 		st.feed = feed
 		handedOff = true
 		return &huma.StreamResponse{Body: func(hctx huma.Context) {
-			defer slot.Release()
-			defer feed.Close()
+			done := func() {
+				feed.Close()
+				slot.Release()
+			}
 			w, ok := hctx.BodyWriter().(http.ResponseWriter)
 			if !ok {
+				done()
 				s.log.Error("stream: body writer is not an http.ResponseWriter")
 				return
 			}
-			st.sseStream = newSSEStream(s, w, feed)
-			startSSE(hctx)
-			st.run(hctx.Context(), p.ExpiresAt, cur)
-			st.finish(hctx.Context())
+			st.sseStream = newSSEStream(s, feed)
+			s.serveStream(hctx, w, &st.sseStream, streamRun{
+				open: func(ctx context.Context) bool { return st.open(ctx, p.ExpiresAt, cur) },
+				live: st.run,
+				done: done,
+			})
 		}}, nil
 	})
 }
@@ -124,22 +129,24 @@ type userStream struct {
 	ctx  context.Context
 }
 
-func (st *userStream) run(ctx context.Context, expires time.Time, cur *chat.UserCursor) {
+// open sends retry:, the replay and ready, and reports whether the
+// stream goes on.
+func (st *userStream) open(ctx context.Context, expires time.Time, cur *chat.UserCursor) bool {
 	st.ctx = ctx
-	err := st.begin(expires)
-	defer st.expiry.Stop()
-	if err != nil {
-		return
+	if st.begin(expires) != nil {
+		return false
 	}
 	ready, err := st.feed.Start(ctx, cur)
 	if err != nil {
 		st.failed(ctx, "replay", err)
-		return
+		return false
 	}
 	data, _ := json.Marshal(chat.UserReady{Cursor: ready})
-	if st.ready(data) != nil {
-		return
-	}
+	return st.ready(data) == nil
+}
+
+// run is the live stream, until it ends.
+func (st *userStream) run(ctx context.Context) {
 	st.live(ctx, liveHooks{
 		ready:  st.feed.Ready(),
 		pop:    st.feed.Next,
