@@ -27,37 +27,45 @@ import (
 // stay on their handler.
 
 // rawOut writes a detached stream's body to its connection: chunked, as
-// net/http would, each send one write within writeTimeout.
+// net/http would, each send one write within writeTimeout. Its fields are
+// scratch space, so a send allocates nothing.
 type rawOut struct {
 	conn net.Conn
+	head [18]byte
+	vec  [3][]byte
+	bufs net.Buffers
 }
 
-// send writes p as one chunk.
-func (o rawOut) send(p []byte) error {
-	var size [20]byte
-	head := strconv.AppendInt(size[:0], int64(len(p)), 16)
-	head = append(head, '\r', '\n')
-	bufs := net.Buffers{head, p, crlf}
+// send writes p as one chunk, in one writev. The deadline is set before
+// each write and not cleared after it: over HTTP/1.1 a deadline that
+// passes while the connection is idle does nothing (only the next write,
+// which sets a new one first, would see it), so one deadline call per send
+// is enough where the response writer needs two.
+func (o *rawOut) send(p []byte) error {
+	head := strconv.AppendInt(o.head[:0], int64(len(p)), 16)
+	o.vec = [3][]byte{append(head, '\r', '\n'), p, crlf}
+	o.bufs = o.vec[:]
 	_ = o.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
-	_, err := bufs.WriteTo(o.conn)
-	if err == nil {
-		_ = o.conn.SetWriteDeadline(time.Time{})
-	}
+	_, err := o.bufs.WriteTo(o.conn)
+	o.vec, o.bufs = [3][]byte{}, nil // hold no frame while idle
 	return err
 }
 
-var crlf = []byte("\r\n")
+var (
+	crlf      = []byte("\r\n")
+	lastChunk = []byte("0\r\n\r\n")
+)
 
 // end writes the last chunk and closes the connection.
-func (o rawOut) end() {
+func (o *rawOut) end() {
 	_ = o.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
-	_, _ = o.conn.Write([]byte("0\r\n\r\n"))
+	_, _ = o.conn.Write(lastChunk)
 	_ = o.conn.Close()
 }
 
 // detached is a stream whose connection was taken over.
 type detached struct {
-	out rawOut
+	out *rawOut
 	// ctx ends when the client closes the connection (or it fails), like
 	// a request's context does; cancel ends it.
 	ctx    context.Context
@@ -77,7 +85,7 @@ func (s *Server) detach(ctx context.Context, w http.ResponseWriter) (*detached, 
 	// The connection's own buffers stay with net/http (and are freed with
 	// it); a client sends nothing after a stream's request, and whatever
 	// it does send is read and dropped below.
-	d := &detached{out: rawOut{conn: conn}}
+	d := &detached{out: &rawOut{conn: conn}}
 	d.ctx, d.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	if brw.Reader.Buffered() > 0 {
 		_, _ = brw.Reader.Discard(brw.Reader.Buffered())
