@@ -15,6 +15,11 @@
 #
 # The machine may be shared: every report carries the load average at its
 # start, once the streams were open, and at its end.
+#
+# BENCH_PPROF=1 also profiles each run: replica a serves pprof
+# (PARLEY_PPROF_ADDR), and once its streams are open its heap, goroutines
+# and a ${BENCH_PPROF_SECONDS:-20} s CPU profile go to $BENCH_OUT/NAME.a.*; the load tool
+# writes its own CPU profile to NAME.client.cpu (go tool pprof bin/parley-bench ...).
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -46,7 +51,7 @@ declare -A pid=()
 
 # start NAME PORT: a replica on the private cluster, waited for until ready.
 start() {
-	PARLEY_DATA_DIR="$work/data" PARLEY_ADDR="127.0.0.1:$2" \
+	PARLEY_DATA_DIR="$work/data" PARLEY_ADDR="127.0.0.1:$2" PARLEY_PPROF_ADDR="${BENCH_PPROF:+127.0.0.1:$(($2 + 1000))}" \
 		bin/parley serve >"$work/$1.log" 2>&1 &
 	pid[$1]=$!
 	for _ in $(seq 600); do
@@ -100,7 +105,30 @@ run() {
 	local name=$1
 	shift
 	echo "== $name: $*"
-	bin/parley-bench -setup-url "$setup_url" -json-out "$out/$name.json" "$@" | tee "$out/$name.txt" || status=1
+	local prof=()
+	if [ -n "${BENCH_PPROF:-}" ]; then
+		prof=(-cpuprofile "$out/$name.client.cpu")
+		profile "$name" &
+	fi
+	bin/parley-bench -setup-url "$setup_url" -json-out "$out/$name.json" "${prof[@]}" "$@" | tee "$out/$name.txt" || status=1
+	wait
+}
+
+# profile NAME: once replica a has streams open (its subscriber count has
+# stopped growing), its heap, goroutines and CPU profile.
+profile() {
+	local base=http://127.0.0.1:19081 last=-1 n
+	for _ in $(seq 600); do
+		n=$(curl -fs "$a_url/metrics" 2>/dev/null | awk '/^parley_stream_subscribers /{print int($2)}')
+		if [ -n "$n" ] && [ "$n" -gt 0 ] && [ "$n" = "$last" ]; then
+			break
+		fi
+		last=${n:--1}
+		sleep 1
+	done
+	curl -fs -o "$out/$1.a.heap" "$base/debug/pprof/heap?gc=1" || true
+	curl -fs -o "$out/$1.a.goroutine" "$base/debug/pprof/goroutine" || true
+	curl -fs -o "$out/$1.a.cpu" "$base/debug/pprof/profile?seconds=${BENCH_PPROF_SECONDS:-20}" || true
 }
 
 {
@@ -115,7 +143,7 @@ for s in $scenarios; do
 	idle)
 		fresh
 		run idle -urls "$a_url,$b_url" -pids "${pid[a]},${pid[b]}" \
-			-streams 10000 -rooms 100 -settle 5s -rate 10 -duration 10s
+			-streams 10000 -rooms 100 -settle "${BENCH_SETTLE:-5s}" -rate 10 -duration 10s
 		;;
 	fanout)
 		for i in $(seq "$fanout_runs"); do

@@ -38,6 +38,9 @@ type Config struct {
 	ReadHeaderTimeout time.Duration
 	ReadTimeout       time.Duration
 	Limits            LimitsConfig
+	// PprofAddr, when set, serves net/http/pprof on a listener of its own
+	// (for profiling under load; keep it on a loopback address).
+	PprofAddr string
 }
 
 // maxHeartbeat keeps heartbeats well under the SSE write deadline.
@@ -79,6 +82,7 @@ func parseConfig(name string, args []string, getenv func(string) string, stderr 
 	dur(&c.DBTimeout, "db-timeout", "PARLEY_DB_TIMEOUT", 5*time.Second, "deadline of each database call; a request whose call misses it answers 503")
 	dur(&c.ReadHeaderTimeout, "read-header-timeout", "PARLEY_READ_HEADER_TIMEOUT", 10*time.Second, "time a client has to send a request's headers")
 	dur(&c.ReadTimeout, "read-timeout", "PARLEY_READ_TIMEOUT", 10*time.Second, "time a client has to send a request's body (streams are not bounded)")
+	str(&c.PprofAddr, "pprof-addr", "PARLEY_PPROF_ADDR", "", "address serving /debug/pprof/ on a listener of its own (e.g. 127.0.0.1:6060); unset: none")
 	parseLimits := c.Limits.limitFlags(ef)
 	if err := fs.Parse(args); err != nil {
 		return Config{}, err

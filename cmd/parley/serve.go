@@ -51,6 +51,7 @@ type Main struct {
 	ln      net.Listener
 	http    *http.Server
 	api     *httpapi.Server
+	pprof   *http.Server
 	served  chan error
 
 	metrics      *metrics.Metrics
@@ -167,6 +168,11 @@ func (m *Main) Open(ctx context.Context) error {
 	} else {
 		go func() { m.served <- m.http.Serve(m.ln) }()
 	}
+	if m.Config.PprofAddr != "" {
+		if err := m.startPprof(ctx); err != nil {
+			return err
+		}
+	}
 	m.Logger.Info("parley serving", "addr", m.ln.Addr().String(), "tls", tlsConfig != nil)
 	return nil
 }
@@ -234,6 +240,9 @@ func (m *Main) Close(ctx context.Context) error {
 		if err := <-m.served; err != nil && !errors.Is(err, http.ErrServerClosed) {
 			errs = append(errs, fmt.Errorf("serve: %w", err))
 		}
+	}
+	if m.pprof != nil {
+		_ = m.pprof.Close()
 	}
 	if m.stopListener != nil {
 		m.stopListener()
