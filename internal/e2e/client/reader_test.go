@@ -318,3 +318,82 @@ func TestUserReaderFailover(t *testing.T) {
 		t.Fatalf("reconnected for %v, want the end of the stream", err)
 	}
 }
+
+// TestReaderTypedEvents: every durable event type arrives typed through
+// the reader, live and in a replay, with its id as its seq.
+func TestReaderTypedEvents(t *testing.T) {
+	r := e2e.NewCluster(t).MustStart(t)
+	alice := MustRegister(t, r.URL, "alice")
+	room := MustRoom(t, alice, "general")
+	rd := e2e.Read(t, alice, room.Id, api.StreamOptions{})
+	rd.UntilReady(t, wait)
+	ctx := t.Context()
+	msg := MustPost(t, alice, room.Id, "hello")
+	steps := []func() error{
+		func() error {
+			_, err := alice.EditMessageWithResponse(ctx, room.Id, msg.Id, api.EditMessageRequest{Body: "hello!"})
+			return err
+		},
+		func() error { _, err := alice.AddReactionWithResponse(ctx, room.Id, msg.Id, "👍"); return err },
+		func() error { _, err := alice.RemoveReactionWithResponse(ctx, room.Id, msg.Id, "👍"); return err },
+		func() error { _, err := alice.DeleteMessageWithResponse(ctx, room.Id, msg.Id); return err },
+		func() error {
+			topic := "news"
+			_, err := alice.UpdateRoomWithResponse(ctx, room.Id, api.UpdateRoomRequest{Topic: &topic})
+			return err
+		},
+	}
+	for i, step := range steps {
+		if err := step(); err != nil {
+			t.Fatalf("step %d: %v", i, err)
+		}
+	}
+	// live: the events as they happened; a replay comes after the delete,
+	// which erased the text from the log.
+	check := func(t *testing.T, evs []api.Event, live bool) {
+		t.Helper()
+		var got []string
+		for _, ev := range evs {
+			var seq int64
+			switch p := ev.Payload.(type) {
+			case *api.Message:
+				seq = p.Seq
+			case *api.MessageEdited:
+				seq = p.Seq
+				if live && p.Message.Body != "hello!" || !live && (p.Message.Body != "" || p.Message.DeletedAt == nil) {
+					t.Fatalf("edited (live %v) %+v", live, p)
+				}
+			case *api.ReactionAdded:
+				seq = p.Seq
+				if p.Key != "👍" || p.Count != 1 || p.MessageId != msg.Id {
+					t.Fatalf("reaction.added %+v", p)
+				}
+			case *api.ReactionRemoved:
+				seq = p.Seq
+			case *api.MessageDeleted:
+				seq = p.Seq
+			case *api.RoomUpdated:
+				seq = p.Seq
+				if p.Topic != "news" {
+					t.Fatalf("room.updated %+v", p)
+				}
+			default:
+				t.Fatalf("event %s with payload %T", ev.Type, ev.Payload)
+			}
+			if seq != ev.Seq() {
+				t.Fatalf("%s: id %q, data seq %d", ev.Type, ev.ID, seq)
+			}
+			got = append(got, ev.Type)
+		}
+		if want := "[message message.edited reaction.added reaction.removed message.deleted room.updated]"; fmt.Sprint(got) != want {
+			t.Fatalf("events %v, want %s", got, want)
+		}
+	}
+	var live []api.Event
+	for range 6 {
+		live = append(live, rd.Next(t, wait))
+	}
+	check(t, live, true)
+	replay := e2e.Read(t, alice, room.Id, api.StreamOptions{After: fmt.Sprint(msg.Seq - 1)})
+	check(t, replay.UntilReady(t, wait), false)
+}
