@@ -139,3 +139,34 @@ test("user stream: events of every room, resume with the ready cursor", async ()
     s2.close();
   }
 });
+
+test("room stream: conversation events are typed, and room.deleted ends the stream without an error", async () => {
+  const alice = await registered("convo");
+  const r = await room(alice, "convo");
+  const inbox = new Inbox<RoomStreamEvent>();
+  const errors: unknown[] = [];
+  openRoomStream(alice, r.id, { onEvent: inbox.push, onError: (e) => errors.push(e), EventSource: NodeEventSource });
+  await untilReady(inbox);
+  const m = await post(alice, r.id, "hello");
+  const path = { room_id: r.id, message_id: m.id };
+  await unwrap(alice.api.PATCH("/v1/rooms/{room_id}/messages/{message_id}", { params: { path }, body: { body: "hello!" } }));
+  await unwrap(alice.api.PUT("/v1/rooms/{room_id}/messages/{message_id}/reactions/{key}", { params: { path: { ...path, key: "👍" } } }));
+  await unwrap(alice.api.DELETE("/v1/rooms/{room_id}/messages/{message_id}", { params: { path } }));
+  await unwrap(alice.api.DELETE("/v1/rooms/{room_id}", { params: { path: { room_id: r.id } } }));
+  const types: string[] = [];
+  for (;;) {
+    const ev = await inbox.next();
+    types.push(ev.type);
+    if (ev.type === "message.edited") assert.equal(ev.data.message.body, "hello!");
+    if (ev.type === "reaction.added") assert.ok(ev.data.key === "👍" && ev.data.count === 1 && ev.data.message_id === m.id);
+    if (ev.type === "message.deleted") assert.equal(ev.data.message_seq, m.seq);
+    if (ev.type === "room.deleted") {
+      assert.equal(ev.data.room_id, r.id);
+      break;
+    }
+  }
+  assert.deepEqual(types, ["message", "message.edited", "reaction.added", "message.deleted", "room.deleted"]);
+  await sleep(1500); // a reconnect would have come by now
+  assert.equal(inbox.pending(), 0);
+  assert.deepEqual(errors, []);
+});
