@@ -128,8 +128,13 @@ func MustReadIDs(tb testing.TB, conn net.Conn) []int64 {
 		}
 	}
 	// The body ends at the server's close; a chunked body cut off part-way
-	// ends in ErrUnexpectedEOF, which is that close too.
-	if err := sc.Err(); err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
+	// ends in ErrUnexpectedEOF, which is that close too. So is a reset:
+	// the server closed its socket while this client's window was shut,
+	// the kernel gave the orphaned socket up after its zero-window probes
+	// (tens of seconds on loopback), and the window update this client sends
+	// when it starts reading is answered with RST. A loaded machine, where
+	// the posting phase runs long, gets there.
+	if err := sc.Err(); err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, syscall.ECONNRESET) {
 		tb.Fatalf("stalled stream did not end with the server's close: %v", err)
 	}
 	return ids
