@@ -118,36 +118,75 @@ func (l *Listener) session(ctx context.Context, resync bool, up func()) error {
 		l.reconnected()
 		l.sink.Resync(ctx)
 	}
+	order := newRoomOrder(holdMax, func(ev chat.Event) { l.sink.Publish(ctx, ev) })
+	var sweep horizonSweep
 	pending := false
+	lastPing := time.Now()
+	var expireAt time.Time // when the oldest held event is handed on
+	lastScan := time.Now()
 	for {
-		// Wake up now and then even without notifications: to retry rooms
-		// whose log read failed, and to ping, since a half-open connection
-		// would otherwise look connected for minutes.
-		wait := idlePing
-		if pending {
-			wait = retryPending
+		// Wake up now and then even without notifications: to sweep for
+		// unannounced events, to hand on held events whose gap did not
+		// fill, to retry rooms whose log read failed, and to ping, since
+		// a half-open connection would otherwise look connected for
+		// minutes.
+		now := time.Now()
+		if !now.Before(sweep.next) {
+			sweep.next = now.Add(sweepInterval)
+			sctx, cancel := context.WithTimeout(ctx, pingTimeout)
+			tops, err := sweep.run(sctx, conn)
+			cancel()
+			if err != nil {
+				return err
+			}
+			for _, t := range tops {
+				order.covered(t.roomID, t.seq, now)
+			}
+			lastPing = now // the sweep's query is a ping too
 		}
+		if (!expireAt.IsZero() && !now.Before(expireAt)) || now.Sub(lastScan) >= forgetScan {
+			expireAt, lastScan = order.expire(now), now
+		}
+		wait := time.Until(sweep.next)
+		if !expireAt.IsZero() {
+			wait = min(wait, time.Until(expireAt))
+		}
+		if pending {
+			wait = min(wait, retryPending)
+		}
+		wait = max(wait, time.Millisecond)
 		wctx, cancel := context.WithTimeout(ctx, wait)
 		n, err := conn.WaitForNotification(wctx)
 		cancel()
 		switch {
 		case err == nil:
-			ev, _, derr := DecodeNotification(n.Payload)
+			evs, derr := DecodeAnnouncement(n.Payload)
 			if derr != nil {
 				l.logger.Error("bad notification", "err", derr)
 				continue
 			}
-			l.sink.Publish(ctx, ev)
+			now := time.Now()
+			for _, ev := range evs {
+				order.add(ev, now)
+			}
+			if expireAt.IsZero() && order.holding > 0 {
+				expireAt = now.Add(holdMax)
+			}
 			if pending {
 				pending = l.sink.Retry(ctx)
 			}
 		case ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) && !conn.IsClosed():
-			pending = l.sink.Retry(ctx)
-			pctx, cancel := context.WithTimeout(ctx, pingTimeout)
-			err := conn.Ping(pctx)
-			cancel()
-			if err != nil {
-				return fmt.Errorf("ping: %w", err)
+			if pending {
+				pending = l.sink.Retry(ctx)
+			}
+			if time.Since(lastPing) >= idlePing {
+				pctx, cancel := context.WithTimeout(ctx, pingTimeout)
+				err := conn.Ping(pctx)
+				cancel()
+				if err != nil {
+					return fmt.Errorf("ping: %w", err)
+				}
+				lastPing = time.Now()
 			}
 		default:
 			return fmt.Errorf("wait for notification: %w", err)
@@ -158,6 +197,7 @@ func (l *Listener) session(ctx context.Context, resync bool, up func()) error {
 // Listener timing.
 const (
 	idlePing     = 10 * time.Second       // ping an idle LISTEN connection this often
+	forgetScan   = 10 * time.Second       // forget quiet rooms' order this often
 	retryPending = 500 * time.Millisecond // retry failed log reads this often
 	pingTimeout  = 5 * time.Second
 )

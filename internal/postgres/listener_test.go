@@ -397,3 +397,74 @@ func TestNotification(t *testing.T) {
 		}
 	})
 }
+
+// TestListenerSweep commits events the way a replica that dies between a
+// post's commit and its announcement leaves them: in the log, never
+// announced. The listener's horizon sweep must hand them on within 1 s (a
+// leaver's streams end within 1 s on every replica), once per room, as a
+// reference to the room's newest such event; an announced post is not
+// handed on twice.
+func TestListenerSweep(t *testing.T) {
+	f := MustEventFixture(t, 4)
+	sink := &recordingSink{events: make(chan chat.Event, 1024)}
+	l := postgres.NewListener(f.url, sink, slog.New(slog.NewTextHandler(t.Output(), nil)))
+	ctx, cancel := context.WithCancel(context.Background())
+	ready, stopped := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(stopped)
+		l.Run(ctx, ready)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-stopped
+	})
+	select {
+	case <-ready:
+	case <-time.After(listenWait):
+		t.Fatal("listener not ready")
+	}
+	rooms := []string{f.MustRoom(t), f.MustRoom(t)}
+	posted := f.MustPost(t, rooms[0], "announced")
+	got := receiveEvents(t, sink, 3) // two member.joined, the post
+	if last := got[2]; last.RoomID != rooms[0] || last.Seq != posted || last.Data == nil {
+		t.Fatalf("announced post: got %+v", last)
+	}
+
+	// Unannounced: two events in the first room, one in the second, in one
+	// transaction as a replica's group commit writes them.
+	unannounced := func(roomID string, n int) string {
+		return `WITH r AS (UPDATE rooms SET last_seq = last_seq + ` + strconv.Itoa(n) + `,
+				last_hx = greatest(last_hx, pg_current_xact_id()) WHERE id = '` + roomID + `' RETURNING last_seq, last_hx)
+			INSERT INTO room_events (room_id, seq, type, data, hx)
+			SELECT '` + roomID + `', r.last_seq - g, 'room.updated', '{}', r.last_hx FROM r, generate_series(0, ` + strconv.Itoa(n-1) + `) g`
+	}
+	tx, err := f.db.Pool().Begin(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, n := range []int{2, 1} {
+		if _, err := tx.Exec(t.Context(), unannounced(rooms[i], n)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tx.Commit(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	committed := time.Now()
+	got = receiveEvents(t, sink, 2)
+	if took := time.Since(committed); took > time.Second {
+		t.Errorf("sweep handed the events on after %v; want within 1 s", took)
+	}
+	want := map[string]int64{rooms[0]: posted + 2, rooms[1]: 2}
+	for _, ev := range got {
+		if want[ev.RoomID] != ev.Seq || ev.Data != nil {
+			t.Errorf("got %+v; want references to %v", ev, want)
+		}
+		delete(want, ev.RoomID)
+	}
+	select {
+	case ev := <-sink.events:
+		t.Errorf("handed on %+v besides", ev)
+	case <-time.After(time.Second):
+	}
+}

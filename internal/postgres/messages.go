@@ -88,9 +88,11 @@ func bodyHash(body string) []byte {
 // appendMessageSQL records a post in one statement: it takes the message's
 // seq and its ordinal among the room's messages (bumping the room's message
 // count), stores the message event and the message's current state, moves
-// the poster's read marker to it (silently), and announces the event; the
-// event's hx is set as appendSQL sets it. Its first eleven arguments are
-// appendSQL's; then body, body hash and reply_to.
+// the poster's read marker to it (silently), and returns the database's
+// clock (committedSQL); it does not NOTIFY: the event is announced after
+// the commit, in a batch (see announce.go). The event's hx is set as
+// appendSQL sets it. Its first eleven arguments are appendSQL's (head and
+// tail unused); then body, body hash and reply_to.
 const appendMessageSQL = `WITH r AS (
 		UPDATE rooms SET last_seq = $2, member_count = $8, message_count = message_count + 1,
 			last_hx = greatest(last_hx, pg_current_xact_id())
@@ -105,7 +107,7 @@ const appendMessageSQL = `WITH r AS (
 		UPDATE room_members SET last_read_seq = $2, last_read_ordinal = r.message_count FROM r
 		WHERE room_id = $1 AND user_id = $5
 	)
-	` + notifySQL
+	` + committedSQL + ` FROM (SELECT $9::text, $11::text) unused_notify_parts`
 
 // PostMessage appends a message to the room's log. A client_id seen before
 // from the same author returns the message's current state (created false)
@@ -199,7 +201,7 @@ func (db *DB) PostMessage(ctx context.Context, userID, roomID string, in chat.Me
 	at := now()
 	msg := chat.Message{ID: uuid.NewString(), RoomID: room.ID, Author: author, Body: in.Body, ClientID: in.ClientID,
 		ReplyTo: in.ReplyTo, CreatedAt: at, Reactions: []chat.Reaction{}}
-	_, args, err := nextEvent(&room, chat.EventMessage, eventKeys{subjectID: userID, clientID: in.ClientID, messageID: msg.ID}, at,
+	ev, args, err := nextEvent(&room, chat.EventMessage, eventKeys{subjectID: userID, clientID: in.ClientID, messageID: msg.ID}, at,
 		func(seq int64) any {
 			msg.Seq = seq
 			return msg
@@ -210,9 +212,12 @@ func (db *DB) PostMessage(ctx context.Context, userID, roomID string, in chat.Me
 	}
 	var b pgx.Batch
 	b.Queue(appendMessageSQL, append(args, in.Body, bodyHash(in.Body), nullable(in.ReplyTo))...)
-	if err := p.Commit(ctx, &b, "append message"); err != nil {
+	var committedUS int64
+	if err := p.Commit(ctx, &b, "append message", &committedUS); err != nil {
 		return chat.Message{}, false, err
 	}
+	ev.CommittedAt = time.UnixMicro(committedUS)
+	db.ann.announce(ev)
 	return msg, true, nil
 }
 

@@ -169,15 +169,21 @@ func (p *roomPipe) Refuse(ctx context.Context) {
 }
 
 // Commit sends the writes queued in b and COMMIT in one round trip, and
-// releases the connection.
-func (p *roomPipe) Commit(ctx context.Context, b *pgx.Batch, what string) error {
+// releases the connection. With first, the first write's one row is
+// scanned into it.
+func (p *roomPipe) Commit(ctx context.Context, b *pgx.Batch, what string, first ...any) error {
 	defer p.conn.Release()
 	n := b.Len()
 	b.Queue(`COMMIT`)
 	br := p.conn.SendBatch(ctx, b)
 	var err error
-	for range n {
-		if _, err = br.Exec(); err != nil {
+	for i := range n {
+		if i == 0 && len(first) > 0 {
+			err = br.QueryRow().Scan(first...)
+		} else {
+			_, err = br.Exec()
+		}
+		if err != nil {
 			break
 		}
 	}

@@ -26,16 +26,26 @@ type DB struct {
 	limits Limits
 	// timeout is the deadline of each database call (see callDeadlines).
 	timeout time.Duration
+	// ann announces committed posts in batches (see announce.go).
+	ann *announcer
 }
 
 // NewDB wraps an open pool; its calls take the pool's deadline.
 func NewDB(pool *pgxpool.Pool, opts ...Option) *DB {
 	db := &DB{pool: pool, timeout: callTimeout(pool)}
+	db.ann = newAnnouncer(func(ctx context.Context, payloads []string) error {
+		_, err := db.pool.Exec(ctx, announceSQL, payloads)
+		return err
+	})
 	for _, o := range opts {
 		o(db)
 	}
 	return db
 }
+
+// WaitAnnounced blocks until every event committed so far has been
+// announced (or its announcement given up), or ctx ends.
+func (db *DB) WaitAnnounced(ctx context.Context) error { return db.ann.wait(ctx) }
 
 // Pool returns the underlying pool.
 func (db *DB) Pool() *pgxpool.Pool { return db.pool }

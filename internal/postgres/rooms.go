@@ -126,6 +126,10 @@ const appendSQL = `WITH r AS (
 // tail ($11) (see notifyParts).
 const notifySQL = `SELECT pg_notify('` + NotifyChannel + `', $9::text || (extract(epoch FROM clock_timestamp()) * 1000000)::bigint::text || $11::text)`
 
+// committedSQL is the database's clock in microseconds, as an announced
+// event's committed_us (see notifyParts).
+const committedSQL = `SELECT (extract(epoch FROM clock_timestamp()) * 1000000)::bigint`
+
 // eventKeys are an event's indexed columns besides its room and seq: the
 // user it is about (a member event's member, the author of a message, who
 // changed one), a post's client_id, and the message it concerns.
