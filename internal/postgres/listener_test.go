@@ -40,6 +40,11 @@ func MustEventFixture(tb testing.TB, maxConns int32, opts ...postgres.Option) *e
 	}
 	tb.Cleanup(pool.Close)
 	f := &eventFixture{url: url, db: postgres.NewDB(pool, opts...), user: uuid.NewString()}
+	tb.Cleanup(func() { // before the pool closes
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = f.db.WaitAnnounced(ctx)
+	})
 	u := chat.User{ID: f.user, Username: "u" + strings.ReplaceAll(f.user, "-", "")[:12], DisplayName: "User", CreatedAt: time.Now().UTC()}
 	if err := f.db.CreateUser(tb.Context(), u, "hash"); err != nil {
 		tb.Fatalf("create user: %v", err)

@@ -113,10 +113,8 @@ const appendMessageSQL = `WITH r AS (
 // from the same author returns the message's current state (created false)
 // when the body matches the one first posted and EConflict when it does not.
 //
-// Posting is the hot path: it takes two round trips (see roomPipe). The
-// first charges the write limit (a repeated client_id is free), locks the room and reads the caller's role and author, any message
-// under the same client_id and the room of the message replied to; the
-// second appends the message and commits.
+// Posting is the hot path: posts go through the replica's group commit
+// (see groupcommit.go), which answers each on its own.
 func (db *DB) PostMessage(ctx context.Context, userID, roomID string, in chat.MessagePost) (chat.Message, bool, error) {
 	if err := chat.CheckText("body.body", in.Body, chat.BodyMin, chat.BodyMax); err != nil {
 		return chat.Message{}, false, err
@@ -127,6 +125,25 @@ func (db *DB) PostMessage(ctx context.Context, userID, roomID string, in chat.Me
 	if in.ReplyTo != "" && !validID(in.ReplyTo) {
 		return chat.Message{}, false, chat.Invalid("body.reply_to", "reply_to names no message of this room")
 	}
+	if !validID(roomID) {
+		return chat.Message{}, false, roomNotFound()
+	}
+	if !validID(userID) {
+		return chat.Message{}, false, chat.Errorf(chat.ENotFound, "user not found")
+	}
+	return db.group.post(&postRequest{ctx: ctx, userID: userID, roomID: roomID, in: in}).unpack()
+}
+
+func (r postResult) unpack() (chat.Message, bool, error) { return r.msg, r.created, r.err }
+
+// postAlone posts one message in a transaction of its own, charged as w
+// (see openRoomPipe): a group's posts go this way when their group failed
+// (see groupcommit.go). It takes two round trips: the first charges the
+// write limit (a repeated client_id is free), locks the room and reads the
+// caller's role and author, any message under the same client_id and the
+// room of the message replied to; the second appends the message and
+// commits.
+func (db *DB) postAlone(ctx context.Context, userID, roomID string, in chat.MessagePost, w writer) (chat.Message, bool, error) {
 	var (
 		role           chat.Role
 		author         chat.Author
@@ -177,7 +194,7 @@ func (db *DB) PostMessage(ctx context.Context, userID, roomID string, in chat.Me
 			},
 		})
 	}
-	p, err := db.openRoomPipe(ctx, roomID, writer{userID: userID, clientID: in.ClientID}, lookups...)
+	p, err := db.openRoomPipe(ctx, roomID, w, lookups...)
 	if err != nil {
 		return chat.Message{}, false, err
 	}

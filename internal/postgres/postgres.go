@@ -28,6 +28,9 @@ type DB struct {
 	timeout time.Duration
 	// ann announces committed posts in batches (see announce.go).
 	ann *announcer
+	// group commits posts arriving together in one transaction (see
+	// groupcommit.go).
+	group *groupCommitter
 }
 
 // NewDB wraps an open pool; its calls take the pool's deadline.
@@ -37,6 +40,7 @@ func NewDB(pool *pgxpool.Pool, opts ...Option) *DB {
 		_, err := db.pool.Exec(ctx, announceSQL, payloads)
 		return err
 	})
+	db.group = &groupCommitter{db: db}
 	for _, o := range opts {
 		o(db)
 	}

@@ -1,0 +1,501 @@
+package postgres
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/parley-chat/parley/internal/chat"
+)
+
+// Group commit. One transaction per post cannot reach thousands of posts a
+// second: each commit is a WAL flush and a round trip or two. The posts a
+// replica receives together go into one transaction instead, each still
+// answered on its own: while a group commits, the posts arriving queue, and
+// the next group takes them all (up to maxGroup), so a lone post goes at
+// once and under load groups grow with the load, like Postgres's own group
+// commit. maxGroups groups may be in flight at once.
+//
+// A group takes two round trips, as a single post did. The first begins
+// the transaction, charges each post against its author's write limit
+// (sorted by author, so that concurrent groups take the bucket rows in one
+// order), locks the group's rooms (sorted by id, for the same reason) and
+// looks up, for every post, its author and role, any message already
+// stored under its client_id and the room of the message it replies to.
+// Every post is then decided in Go, before anything is written: refused
+// posts (over the limit, not a member, a repeated or conflicting client_id,
+// a bad reply_to) are answered as they would be alone, and their charges
+// stick, since the transaction commits whatever is refused. The second
+// round trip appends the accepted posts, each room's in arrival order with
+// the next seqs, in one statement, and commits. Should that statement fail
+// all the same (nothing known makes it), the group is rolled back and its
+// accepted posts are posted one by one, so one post cannot fail another.
+// After the commit the group's events go to the announcer.
+
+// Group commit bounds.
+const (
+	maxGroup  = 64 // posts per transaction
+	maxGroups = 2  // transactions in flight per replica
+)
+
+// postRequest is one post waiting for its group.
+type postRequest struct {
+	ctx            context.Context
+	userID, roomID string
+	in             chat.MessagePost
+	done           chan postResult
+}
+
+type postResult struct {
+	msg     chat.Message
+	created bool
+	err     error
+}
+
+// groupCommitter queues posts and runs their groups.
+type groupCommitter struct {
+	db *DB
+
+	mu      sync.Mutex
+	queue   []*postRequest
+	running int
+}
+
+// post queues r and waits for its answer.
+func (g *groupCommitter) post(r *postRequest) postResult {
+	r.done = make(chan postResult, 1)
+	g.mu.Lock()
+	g.queue = append(g.queue, r)
+	start := g.running < maxGroups
+	if start {
+		g.running++
+	}
+	g.mu.Unlock()
+	if start {
+		go g.run()
+	}
+	select {
+	case res := <-r.done:
+		return res
+	case <-r.ctx.Done():
+		// The caller's deadline passed or it went away: it gets the
+		// answer it would have had alone, while its group goes on (the
+		// post may or may not be stored, as when an answer is lost).
+		select {
+		case res := <-r.done:
+			return res
+		default:
+		}
+		return postResult{err: dbError(r.ctx.Err(), "post message")}
+	}
+}
+
+// run commits groups until the queue is empty.
+func (g *groupCommitter) run() {
+	for {
+		g.mu.Lock()
+		n := min(len(g.queue), maxGroup)
+		if n == 0 {
+			g.running--
+			g.mu.Unlock()
+			return
+		}
+		group := slices.Clone(g.queue[:n])
+		g.queue = slices.Delete(g.queue, 0, n)
+		g.mu.Unlock()
+		live := group[:0]
+		for _, r := range group {
+			if err := r.ctx.Err(); err != nil {
+				r.done <- postResult{err: dbError(err, "post message")}
+				continue
+			}
+			live = append(live, r)
+		}
+		if len(live) > 0 {
+			g.db.commitGroup(live)
+		}
+	}
+}
+
+// groupLookupSQL reads, per post ($1 rooms, $2 authors, $3 client_ids, $4
+// reply_tos, in order), the author (NULL for none), the author's role in the
+// room, the message stored under the client_id (its id and body hash) and
+// the room of the message replied to.
+const groupLookupSQL = `SELECT u.id::text, COALESCE(u.username, ''), COALESCE(u.display_name, ''), COALESCE(rm.role, ''),
+		COALESCE(s.id::text, ''), s.body_hash, COALESCE(rp.room_id::text, '')
+	FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::uuid[]) WITH ORDINALITY AS t(room_id, user_id, client_id, reply_to, i)
+	LEFT JOIN users u ON u.id = t.user_id
+	LEFT JOIN room_members rm ON rm.room_id = t.room_id AND rm.user_id = t.user_id
+	LEFT JOIN messages s ON s.room_id = t.room_id AND s.author_id = t.user_id AND s.client_id = t.client_id
+	LEFT JOIN messages rp ON rp.id = t.reply_to
+	ORDER BY t.i`
+
+// groupLockSQL locks the live rooms $1 in id order and reads them with
+// their message counts.
+const groupLockSQL = `SELECT ` + roomCols + `, r.message_count FROM rooms r
+	WHERE r.id = ANY($1::uuid[]) AND r.deleted_at IS NULL ORDER BY r.id FOR NO KEY UPDATE`
+
+// groupAppendSQL appends a group's accepted posts ($1-$11, one element per
+// post) and stores the rooms' new counters ($12-$14, one per room) and the
+// posters' read markers ($15-$18, one per room and poster): the events take
+// their rooms' hx as appendSQL gives it. It returns the database's clock.
+const groupAppendSQL = `WITH r AS (
+		UPDATE rooms SET last_seq = x.last_seq, message_count = x.message_count,
+			last_hx = greatest(rooms.last_hx, pg_current_xact_id())
+		FROM unnest($12::uuid[], $13::bigint[], $14::bigint[]) AS x(id, last_seq, message_count)
+		WHERE rooms.id = x.id RETURNING rooms.id, rooms.last_hx
+	), t AS (
+		SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::uuid[], $5::text[], $6::timestamptz[],
+			$7::uuid[], $8::text[], $9::bytea[], $10::uuid[], $11::bigint[])
+			AS t(room_id, seq, data, author_id, client_id, created_at, message_id, body, body_hash, reply_to, ordinal)
+	), e AS (
+		INSERT INTO room_events (room_id, seq, type, data, subject_id, client_id, created_at, message_id, hx)
+		SELECT t.room_id, t.seq, 'message', t.data, t.author_id, t.client_id, t.created_at, t.message_id, r.last_hx
+		FROM t JOIN r ON r.id = t.room_id
+	), m AS (
+		INSERT INTO messages (id, room_id, seq, ordinal, author_id, body, body_hash, client_id, reply_to, created_at)
+		SELECT t.message_id, t.room_id, t.seq, t.ordinal, t.author_id, t.body, t.body_hash, t.client_id, t.reply_to, t.created_at FROM t
+	), rd AS (
+		UPDATE room_members SET last_read_seq = y.seq, last_read_ordinal = y.ordinal
+		FROM unnest($15::uuid[], $16::uuid[], $17::bigint[], $18::bigint[]) AS y(room_id, user_id, seq, ordinal)
+		WHERE room_members.room_id = y.room_id AND room_members.user_id = y.user_id
+	)
+	` + committedSQL
+
+// groupRoom is a locked room of a group.
+type groupRoom struct {
+	room         chat.Room
+	messageCount int64
+	changed      bool
+}
+
+// decided is one post's fate in its group.
+type decided struct {
+	res      postResult
+	accepted bool
+	// repeatOf is the stored message a repeated client_id names, read
+	// after the commit for its current state.
+	repeatOf string
+	ev       chat.Event
+	ordinal  int64
+}
+
+// commitGroup runs one group (see the package comment above) and answers
+// every post in it.
+func (db *DB) commitGroup(group []*postRequest) {
+	// A group runs under the pool's deadline; a lone post under its own
+	// caller's context too, as it would alone.
+	base := context.Background()
+	if len(group) == 1 {
+		base = group[0].ctx
+	}
+	ctx, cancel := db.bound(base)
+	defer cancel()
+	out, evs, err := db.tryGroup(ctx, group)
+	if err != nil {
+		var ce *chat.Error
+		if len(group) > 1 && !errors.As(err, &ce) && !isConnError(err) && !errors.Is(err, context.DeadlineExceeded) {
+			// The append failed on something no post was checked for:
+			// post them one by one, already charged, so each gets its
+			// own answer.
+			for _, r := range group {
+				msg, created, err := db.postAlone(r.ctx, r.userID, r.roomID, r.in, writer{})
+				r.done <- postResult{msg, created, err}
+			}
+			return
+		}
+		for _, r := range group {
+			r.done <- postResult{err: dbError(err, "post message")}
+		}
+		return
+	}
+	db.ann.announce(evs...)
+	for i, r := range group {
+		d := out[i]
+		if d.repeatOf != "" && d.res.err == nil {
+			d.res.msg, d.res.err = db.FindMessage(r.ctx, r.userID, r.roomID, d.repeatOf)
+		}
+		r.done <- d.res
+	}
+}
+
+// tryGroup is commitGroup's transaction: each post's decision, and the
+// events appended, in commit order.
+func (db *DB) tryGroup(ctx context.Context, group []*postRequest) ([]decided, []chat.Event, error) {
+	conn, err := db.pool.Acquire(ctx)
+	if err != nil {
+		return nil, nil, dbError(err, "acquire connection")
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			// Released inside a transaction, the connection is destroyed
+			// by the pool, which rolls the transaction back.
+			conn.Conn().PgConn().Close(ctx) //nolint:errcheck // the pool drops it either way
+		}
+		conn.Release()
+	}()
+
+	n := len(group)
+	rooms := make([]string, 0, n)
+	users, clients, replies := make([]string, n), make([]*string, n), make([]*string, n)
+	roomOf := make([]string, n)
+	for i, r := range group {
+		roomOf[i], users[i] = r.roomID, r.userID
+		clients[i], replies[i] = nullable(r.in.ClientID), nullable(r.in.ReplyTo)
+		if !slices.Contains(rooms, r.roomID) {
+			rooms = append(rooms, r.roomID)
+		}
+	}
+	// Round trip 1: BEGIN, charges, room locks, lookups.
+	var b pgx.Batch
+	b.Queue(`BEGIN`)
+	charges := make([]writeCharge, n)
+	chargeOrder := make([]int, n)
+	for i := range chargeOrder {
+		chargeOrder[i] = i
+	}
+	slices.SortStableFunc(chargeOrder, func(x, y int) int { return cmpString(users[x], users[y]) })
+	for _, i := range chargeOrder {
+		charges[i] = db.newWriteCharge()
+		if c := charges[i]; c.on {
+			b.Queue(chargeWriteSQL, users[i], roomOf[i], clients[i], c.rate, c.burst, c.grant)
+		}
+	}
+	b.Queue(groupLockSQL, rooms)
+	b.Queue(groupLookupSQL, roomOf, users, clients, replies)
+	br := conn.SendBatch(ctx, &b)
+	locked := make(map[string]*groupRoom, len(rooms))
+	verdicts := make([]error, n)
+	type looked struct {
+		authorID              *string
+		username, displayName string
+		role                  chat.Role
+		storedID              string
+		storedHash            []byte
+		replyRoom             string
+	}
+	lk := make([]looked, n)
+	err = func() error {
+		if _, err := br.Exec(); err != nil {
+			return err
+		}
+		for _, i := range chargeOrder {
+			if !charges[i].on {
+				continue
+			}
+			var tokens float64
+			var grant string
+			if err := br.QueryRow().Scan(&tokens, &grant); err != nil {
+				return err
+			}
+			verdicts[i] = charges[i].refusal(tokens)
+		}
+		rows, err := br.Query()
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			gr := &groupRoom{}
+			if err := rows.Scan(&gr.room.ID, &gr.room.Name, &gr.room.Topic, &gr.room.Visibility, &gr.room.OwnerID,
+				&gr.room.MemberCount, &gr.room.LastSeq, &gr.room.CreatedAt, &gr.messageCount); err != nil {
+				rows.Close()
+				return err
+			}
+			gr.room.CreatedAt = gr.room.CreatedAt.UTC()
+			locked[gr.room.ID] = gr
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		rows, err = br.Query()
+		if err != nil {
+			return err
+		}
+		i := 0
+		for rows.Next() {
+			if i >= n {
+				rows.Close()
+				return fmt.Errorf("group lookup: more rows than posts")
+			}
+			l := &lk[i]
+			if err := rows.Scan(&l.authorID, &l.username, &l.displayName, &l.role, &l.storedID, &l.storedHash, &l.replyRoom); err != nil {
+				rows.Close()
+				return err
+			}
+			i++
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		if i != n {
+			return fmt.Errorf("group lookup: %d rows for %d posts", i, n)
+		}
+		return nil
+	}()
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, nil, dbError(err, "lock rooms")
+	}
+
+	// Decide every post, in arrival order.
+	out := make([]decided, n)
+	var accepted []int
+	type key struct{ room, user, client string }
+	fresh := make(map[key]int) // client_ids accepted in this group
+	at := now()
+	for i, r := range group {
+		d := &out[i]
+		l := lk[i]
+		gr := locked[r.roomID]
+		switch {
+		case verdicts[i] != nil:
+			d.res.err = verdicts[i]
+			continue
+		case gr == nil:
+			d.res.err = roomNotFound()
+			continue
+		case l.authorID == nil:
+			d.res.err = chat.Errorf(chat.ENotFound, "user not found")
+			continue
+		}
+		if err := chat.Authorize(gr.room.Visibility, l.role, chat.NeedMember); err != nil {
+			d.res.err = err
+			continue
+		}
+		if l.storedID != "" {
+			if !bytes.Equal(l.storedHash, bodyHash(r.in.Body)) {
+				d.res.err = chat.Errorf(chat.EConflict, "client_id was already used for a different message")
+			} else {
+				d.repeatOf = l.storedID
+			}
+			continue
+		}
+		k := key{r.roomID, r.userID, r.in.ClientID}
+		if j, dup := fresh[k]; dup && r.in.ClientID != "" {
+			if group[j].in.Body != r.in.Body {
+				d.res.err = chat.Errorf(chat.EConflict, "client_id was already used for a different message")
+			} else {
+				d.res = postResult{msg: out[j].res.msg}
+			}
+			continue
+		}
+		if r.in.ReplyTo != "" && l.replyRoom != gr.room.ID {
+			d.res.err = chat.Invalid("body.reply_to", "reply_to names no message of this room")
+			continue
+		}
+		author := chat.Author{ID: *l.authorID, Username: l.username, DisplayName: l.displayName}
+		msg := chat.Message{ID: uuid.NewString(), RoomID: gr.room.ID, Author: author, Body: r.in.Body, ClientID: r.in.ClientID,
+			ReplyTo: r.in.ReplyTo, CreatedAt: at, Reactions: []chat.Reaction{}}
+		ev, _, err := nextEvent(&gr.room, chat.EventMessage, eventKeys{subjectID: r.userID, clientID: r.in.ClientID, messageID: msg.ID}, at,
+			func(seq int64) any {
+				msg.Seq = seq
+				return msg
+			})
+		if err != nil {
+			d.res.err = err
+			continue
+		}
+		gr.messageCount++
+		gr.changed = true
+		d.ev, d.ordinal, d.accepted = ev, gr.messageCount, true
+		d.res = postResult{msg: msg, created: true}
+		if r.in.ClientID != "" {
+			fresh[k] = i
+		}
+		accepted = append(accepted, i)
+	}
+
+	// Round trip 2: the appends and COMMIT (which also keeps the charges
+	// of refused posts).
+	var b2 pgx.Batch
+	if len(accepted) > 0 {
+		b2.Queue(groupAppendSQL, groupAppendArgs(group, out, accepted, locked)...)
+	}
+	b2.Queue(`COMMIT`)
+	br = conn.SendBatch(ctx, &b2)
+	var committedUS int64
+	if len(accepted) > 0 {
+		err = br.QueryRow().Scan(&committedUS)
+	}
+	if err == nil {
+		var tag string
+		t, cerr := br.Exec()
+		tag, err = t.String(), cerr
+		if err == nil && tag != "COMMIT" {
+			err = fmt.Errorf("commit answered %q", tag)
+		}
+	}
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("append group: %w", err)
+	}
+	ok = true
+	evs := make([]chat.Event, 0, len(accepted))
+	for _, i := range accepted {
+		out[i].ev.CommittedAt = time.UnixMicro(committedUS)
+		evs = append(evs, out[i].ev)
+	}
+	return out, evs, nil
+}
+
+// groupAppendArgs are groupAppendSQL's arguments for the accepted posts.
+func groupAppendArgs(group []*postRequest, out []decided, accepted []int, locked map[string]*groupRoom) []any {
+	n := len(accepted)
+	var (
+		roomIDs, data, authors, bodies, msgIDs = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		seqs, ordinals                         = make([]int64, n), make([]int64, n)
+		clients, replies                       = make([]*string, n), make([]*string, n)
+		ats                                    = make([]time.Time, n)
+		hashes                                 = make([][]byte, n)
+	)
+	type member struct{ room, user string }
+	marks := make(map[member]int) // index into the marker arrays
+	var mRooms, mUsers []string
+	var mSeqs, mOrds []int64
+	for k, i := range accepted {
+		r, d := group[i], out[i]
+		roomIDs[k], seqs[k], data[k], authors[k] = r.roomID, d.ev.Seq, string(d.ev.Data), r.userID
+		clients[k], ats[k], msgIDs[k], bodies[k] = nullable(r.in.ClientID), d.res.msg.CreatedAt, d.res.msg.ID, r.in.Body
+		hashes[k], replies[k], ordinals[k] = bodyHash(r.in.Body), nullable(r.in.ReplyTo), d.ordinal
+		m := member{r.roomID, r.userID}
+		if j, seen := marks[m]; seen {
+			mSeqs[j], mOrds[j] = d.ev.Seq, d.ordinal // later posts come later
+			continue
+		}
+		marks[m] = len(mRooms)
+		mRooms, mUsers, mSeqs, mOrds = append(mRooms, r.roomID), append(mUsers, r.userID), append(mSeqs, d.ev.Seq), append(mOrds, d.ordinal)
+	}
+	var lRooms []string
+	var lSeqs, lCounts []int64
+	for id, gr := range locked {
+		if gr.changed {
+			lRooms, lSeqs, lCounts = append(lRooms, id), append(lSeqs, gr.room.LastSeq), append(lCounts, gr.messageCount)
+		}
+	}
+	return []any{roomIDs, seqs, data, authors, clients, ats, msgIDs, bodies, hashes, replies, ordinals,
+		lRooms, lSeqs, lCounts, mRooms, mUsers, mSeqs, mOrds}
+}
+
+func cmpString(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
