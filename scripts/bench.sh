@@ -12,6 +12,9 @@
 #   fanout   5,000 streams, 100 rooms, 200 posts/s for 60 s (BENCH_FANOUT_RUNS runs)
 #   hotroom  5,000 streams in 1 room, 5 posts/s for 60 s
 #   single   15,000 streams on one replica (stream cap raised): all open, all receive
+#   throughput 64 posters closed loop over 2 replicas and 100 rooms (200
+#            streams checking every delivery) for BENCH_SECONDS: durable posts/s
+#            and post latency (group commit and coalesced announcements)
 #
 # The machine may be shared: every report carries the load average at its
 # start, once the streams were open, and at its end.
@@ -31,7 +34,7 @@ ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 echo "bench: open-file limit $(ulimit -n)"
 
 out=${BENCH_OUT:-bench-results}
-scenarios=${BENCH_SCENARIOS:-idle fanout hotroom single}
+scenarios=${BENCH_SCENARIOS:-idle fanout hotroom single throughput}
 fanout_runs=${BENCH_FANOUT_RUNS:-3}
 post_seconds=${BENCH_SECONDS:-60}
 
@@ -157,13 +160,18 @@ for s in $scenarios; do
 		run hotroom -urls "$a_url,$b_url" -pids "${pid[a]},${pid[b]}" \
 			-streams 5000 -rooms 1 -rate 5 -duration "${post_seconds}s"
 		;;
+	throughput)
+		fresh
+		run throughput -urls "$a_url,$b_url" -pids "${pid[a]},${pid[b]}" \
+			-streams 200 -rooms 100 -streams-per-user 2 -rate 0 -posters 64 -duration "${post_seconds}s"
+		;;
 	single)
 		fresh
 		run single -urls "$a_url" -pids "${pid[a]}" \
 			-streams 15000 -rooms 100 -settle 5s -rate 10 -duration 10s
 		;;
 	*)
-		echo "bench: unknown scenario $s (idle fanout hotroom single)" >&2
+		echo "bench: unknown scenario $s (idle fanout hotroom single throughput)" >&2
 		exit 2
 		;;
 	esac

@@ -180,6 +180,7 @@ func DecodeAnnouncement(payload string) ([]chat.Event, error) {
 		}
 		return []chat.Event{ev}, nil
 	}
+	// One copy of the payload: the events' data share it.
 	rest := []byte(payload[1:])
 	var evs []chat.Event
 	for len(rest) > 0 {
@@ -208,7 +209,7 @@ func DecodeAnnouncement(payload string) ([]chat.Event, error) {
 			ev.CommittedAt = time.UnixMicro(us)
 		}
 		if n >= 0 {
-			ev.Data = bytes.Clone(after[:n])
+			ev.Data = after[:n:n]
 			after = after[n:]
 		}
 		evs = append(evs, ev)

@@ -137,10 +137,22 @@ const groupLookupSQL = `SELECT u.id::text, COALESCE(u.username, ''), COALESCE(u.
 	LEFT JOIN messages rp ON rp.id = t.reply_to
 	ORDER BY t.i`
 
-// groupLockSQL locks the live rooms $1 in id order and reads them with
-// their message counts.
+// groupChargeSQL is chargeWriteSQL for a post of a group: a grant goes
+// into the transaction's list parley.write_grants, which groupLockSQL
+// reads.
+const groupChargeSQL = chargeWriteCTE + `
+	SELECT tokens, set_config('parley.write_grants', COALESCE(current_setting('parley.write_grants', true), '') ||
+		CASE WHEN tokens >= 0 THEN ' ' || $6::text ELSE '' END, true) FROM verdict`
+
+// groupLockSQL locks, in id order, the live rooms of the posts ($1 rooms,
+// $2 grant ids, "" for an uncharged post) the write limit let through, so a
+// refused post never waits for a room lock, and reads them with their
+// message counts.
 const groupLockSQL = `SELECT ` + roomCols + `, r.message_count FROM rooms r
-	WHERE r.id = ANY($1::uuid[]) AND r.deleted_at IS NULL ORDER BY r.id FOR NO KEY UPDATE`
+	WHERE r.id IN (SELECT p.room_id FROM unnest($1::uuid[], $2::text[]) AS p(room_id, grant_id)
+		WHERE p.grant_id = '' OR p.grant_id = ANY(string_to_array(current_setting('parley.write_grants', true), ' ')))
+		AND r.deleted_at IS NULL
+	ORDER BY r.id FOR NO KEY UPDATE`
 
 // groupAppendSQL appends a group's accepted posts ($1-$11, one element per
 // post) and stores the rooms' new counters ($12-$14, one per room) and the
@@ -244,15 +256,11 @@ func (db *DB) tryGroup(ctx context.Context, group []*postRequest) ([]decided, []
 	}()
 
 	n := len(group)
-	rooms := make([]string, 0, n)
 	users, clients, replies := make([]string, n), make([]*string, n), make([]*string, n)
 	roomOf := make([]string, n)
 	for i, r := range group {
 		roomOf[i], users[i] = r.roomID, r.userID
 		clients[i], replies[i] = nullable(r.in.ClientID), nullable(r.in.ReplyTo)
-		if !slices.Contains(rooms, r.roomID) {
-			rooms = append(rooms, r.roomID)
-		}
 	}
 	// Round trip 1: BEGIN, charges, room locks, lookups.
 	var b pgx.Batch
@@ -266,13 +274,17 @@ func (db *DB) tryGroup(ctx context.Context, group []*postRequest) ([]decided, []
 	for _, i := range chargeOrder {
 		charges[i] = db.newWriteCharge()
 		if c := charges[i]; c.on {
-			b.Queue(chargeWriteSQL, users[i], roomOf[i], clients[i], c.rate, c.burst, c.grant)
+			b.Queue(groupChargeSQL, users[i], roomOf[i], clients[i], c.rate, c.burst, c.grant)
 		}
 	}
-	b.Queue(groupLockSQL, rooms)
+	grants := make([]string, n)
+	for i, c := range charges {
+		grants[i] = c.grant
+	}
+	b.Queue(groupLockSQL, roomOf, grants)
 	b.Queue(groupLookupSQL, roomOf, users, clients, replies)
 	br := conn.SendBatch(ctx, &b)
-	locked := make(map[string]*groupRoom, len(rooms))
+	locked := make(map[string]*groupRoom)
 	verdicts := make([]error, n)
 	type looked struct {
 		authorID              *string

@@ -52,7 +52,12 @@ var _ chat.LoginThrottle = (*DB)(nil)
 // parley.write_grant as the request's grant id; the write's lock statement
 // (lockRoomGrantedSQL) takes the room lock only when it finds its own
 // grant there, so a refused write never waits for a room lock.
-const chargeWriteSQL = `WITH repeat AS (
+const chargeWriteSQL = chargeWriteCTE + `
+	SELECT tokens, set_config('parley.write_grant', CASE WHEN tokens >= 0 THEN $6::text ELSE '' END, false) FROM verdict`
+
+// chargeWriteCTE charges the write and leaves the bucket's tokens in
+// verdict, for chargeWriteSQL and groupChargeSQL.
+const chargeWriteCTE = `WITH repeat AS (
 		SELECT 1 FROM messages WHERE room_id = $2::uuid AND author_id = $1::uuid AND client_id = $3::text
 	), charged AS (
 		INSERT INTO write_buckets AS b (user_id, tokens, updated_at)
@@ -64,8 +69,7 @@ const chargeWriteSQL = `WITH repeat AS (
 		RETURNING tokens
 	), verdict AS (
 		SELECT COALESCE((SELECT tokens FROM charged), 0) AS tokens
-	)
-	SELECT tokens, set_config('parley.write_grant', CASE WHEN tokens >= 0 THEN $6::text ELSE '' END, false) FROM verdict`
+	)`
 
 // lockRoomGrantedSQL is lockRoomSQL that takes the lock only when the
 // session holds the grant $2 from chargeWriteSQL.
