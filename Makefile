@@ -58,6 +58,7 @@ FUZZ_TARGETS := \
 	./internal/httpapi:FuzzMessageFrame \
 	./internal/httpapi:FuzzRefuseDotKeys \
 	./internal/postgres:FuzzDecodeNotification \
+	./internal/postgres:FuzzDecodeAnnouncement \
 	./internal/chat:FuzzCursorDecode \
 	./internal/chat:FuzzCursorRoundTrip \
 	./internal/chat:FuzzReactionKey \

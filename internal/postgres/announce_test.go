@@ -155,3 +155,59 @@ func seqs(evs []chat.Event) []string {
 	}
 	return out
 }
+
+// FuzzDecodeAnnouncement feeds any payload to the announcement decoder, as
+// a listener would get it from the channel: it never panics, whatever it
+// accepts has positive seqs, and a batch survives encoding and decoding
+// again unchanged.
+func FuzzDecodeAnnouncement(f *testing.F) {
+	room, user := "0b9a3c1e-5d2f-4a8b-9c7d-1e2f3a4b5c6d", "1e2f3a4b-5d2f-4a8b-9c7d-0b9a3c1e5c6d"
+	at := time.UnixMicro(1700000000000000)
+	evs := []chat.Event{
+		{RoomID: room, Seq: 1, Type: chat.EventMessage, SubjectID: user, Data: []byte(`{"body":"hi\nthere"}`), CommittedAt: at},
+		{RoomID: room, Seq: 2, Type: chat.EventRoomUpdated, Data: bytes.Repeat([]byte("x"), 8000), CommittedAt: at},
+		{RoomID: room, Seq: 3, Type: chat.EventMessage, SubjectID: user, Data: []byte{}, CommittedAt: at},
+	}
+	for _, p := range encodeBatches(evs) {
+		f.Add(p)
+	}
+	f.Add(EncodeNotification(evs[0]))
+	f.Add("*r 1 message s 1 3\nabc")
+	f.Add("*r 1 message s 1 -1\n")
+	f.Add("*r 1 message s 1 99\nab")
+	f.Add("*\n")
+	f.Fuzz(func(t *testing.T, payload string) {
+		dec, err := DecodeAnnouncement(payload)
+		if err != nil {
+			return
+		}
+		for _, ev := range dec {
+			if ev.Seq <= 0 {
+				t.Fatalf("%q decoded with seq %d", payload, ev.Seq)
+			}
+		}
+		if payload == "" || payload[0] != batchMark {
+			return // a single-event payload: FuzzDecodeNotification's
+		}
+		var again []chat.Event
+		for _, p := range encodeBatches(dec) {
+			d, err := DecodeAnnouncement(p)
+			if err != nil {
+				t.Fatalf("%q decoded as %+v, whose encoding does not decode: %v", payload, dec, err)
+			}
+			again = append(again, d...)
+		}
+		if len(again) != len(dec) {
+			t.Fatalf("%q: %d events, then %d", payload, len(dec), len(again))
+		}
+		for i := range dec {
+			a, b := dec[i], again[i]
+			if a.RoomID != b.RoomID || a.Seq != b.Seq || a.Type != b.Type || a.SubjectID != b.SubjectID {
+				t.Fatalf("%q: event %d decoded as %+v, then as %+v", payload, i, a, b)
+			}
+			if b.Data != nil && !bytes.Equal(a.Data, b.Data) {
+				t.Fatalf("%q: event %d data %q, then %q", payload, i, a.Data, b.Data)
+			}
+		}
+	})
+}
