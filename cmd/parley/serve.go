@@ -48,6 +48,7 @@ type Main struct {
 
 	cluster *localpg.Cluster
 	pool    *pgxpool.Pool
+	db      *postgres.DB
 	ln      net.Listener
 	http    *http.Server
 	api     *httpapi.Server
@@ -93,6 +94,7 @@ func (m *Main) Open(ctx context.Context) error {
 		PostRate: lim.PostRate, PostBurst: lim.PostBurst,
 		LoginFailures: lim.LoginFailures, LoginFailuresPerUser: lim.LoginFailuresPerUser, LoginWindow: lim.LoginWindow,
 	}))
+	m.db = db
 	accounts, err := auth.NewService(db, tokens, m.Config.RefreshTTL,
 		auth.WithLoginThrottle(db), auth.WithHashGate(limits.NewGate(0, limits.HashWait)))
 	if err != nil {
@@ -247,6 +249,13 @@ func (m *Main) Close(ctx context.Context) error {
 	if m.stopListener != nil {
 		m.stopListener()
 		<-m.listenerDone
+	}
+	if m.db != nil {
+		// Announce what committed before the pool goes (the other
+		// replicas' sweeps would find it, later).
+		actx, cancel := context.WithTimeout(ctx, time.Second)
+		_ = m.db.WaitAnnounced(actx)
+		cancel()
 	}
 	if m.pool != nil {
 		m.pool.Close()
