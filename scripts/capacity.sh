@@ -34,6 +34,12 @@ go build -o bin/parley-bench ./cmd/parley-bench
 work=$(mktemp -d /tmp/parley-capacity.XXXXXX)
 declare -a pids=()
 cleanup() {
+	for f in "$work"/*.log; do
+		if grep -q -m1 -E '^(panic|fatal error)' "$f"; then
+			echo "capacity: $(basename "$f" .log) crashed:" >&2
+			grep -A30 -m1 -E '^(panic|fatal error)' "$f" >&2
+		fi
+	done
 	for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
 	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
 	rm -rf "$work"

@@ -25,8 +25,11 @@ import (
 //
 // A group takes two round trips, as a single post did. The first begins
 // the transaction, charges each post against its author's write limit
-// (sorted by author, so that concurrent groups take the bucket rows in one
-// order), locks the group's rooms (sorted by id, for the same reason) and
+// (each author's first post in one statement, which takes the bucket rows
+// in author order so that concurrent groups cannot deadlock on them; an
+// author's further posts after it), locks the rooms of the posts the
+// limit let through (in id order, for the same reason; a refused post
+// never waits for a room lock) and
 // looks up, for every post, its author and role, any message already
 // stored under its client_id and the room of the message it replies to.
 // Every post is then decided in Go, before anything is written: refused
@@ -35,8 +38,9 @@ import (
 // stick, since the transaction commits whatever is refused. The second
 // round trip appends the accepted posts, each room's in arrival order with
 // the next seqs, in one statement, and commits. Should that statement fail
-// all the same (nothing known makes it), the group is rolled back and its
-// accepted posts are posted one by one, so one post cannot fail another.
+// all the same (nothing known makes it), or the group fails on a deadlock,
+// it is rolled back and its posts are posted one by one, so one post
+// cannot fail another.
 // After the commit the group's events go to the announcer.
 
 // Group commit bounds.
@@ -144,6 +148,33 @@ const groupChargeSQL = chargeWriteCTE + `
 	SELECT tokens, set_config('parley.write_grants', COALESCE(current_setting('parley.write_grants', true), '') ||
 		CASE WHEN tokens >= 0 THEN ' ' || $6::text ELSE '' END, true) FROM verdict`
 
+// groupChargeFirstSQL charges the first post of each author of a group
+// in one statement ($1 authors, all distinct, $2 rooms, $3 client_ids, $4
+// grant ids; $5 rate, $6 burst), as chargeWriteSQL charges one (a repeat
+// of a stored client_id is free): the buckets are taken in author order,
+// so concurrent groups cannot deadlock on them. It returns the tokens left
+// per post, in order, and the transaction's list of grants (see
+// groupChargeSQL).
+const groupChargeFirstSQL = `WITH p AS (
+		SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[]) WITH ORDINALITY AS p(user_id, room_id, client_id, grant_id, i)
+	), charged AS (
+		INSERT INTO write_buckets AS b (user_id, tokens, updated_at)
+		SELECT p.user_id, $6::float8 - 1, clock_timestamp() FROM p
+		WHERE NOT EXISTS (SELECT 1 FROM messages m WHERE m.room_id = p.room_id AND m.author_id = p.user_id AND m.client_id = p.client_id)
+		ORDER BY p.user_id
+		ON CONFLICT (user_id) DO UPDATE SET
+			tokens = greatest(-$6::float8, least($6::float8,
+				b.tokens + $5::float8 * greatest(0, extract(epoch FROM clock_timestamp() - b.updated_at))) - 1),
+			updated_at = greatest(b.updated_at, clock_timestamp())
+		RETURNING b.user_id, b.tokens
+	), v AS (
+		SELECT p.i, p.grant_id, COALESCE(c.tokens, 0) AS tokens FROM p LEFT JOIN charged c ON c.user_id = p.user_id
+	)
+	SELECT array_agg(v.tokens ORDER BY v.i),
+		set_config('parley.write_grants', COALESCE(current_setting('parley.write_grants', true), '') || ' ' ||
+			COALESCE(string_agg(v.grant_id, ' ') FILTER (WHERE v.tokens >= 0), ''), true)
+	FROM v`
+
 // groupLockSQL locks, in id order, the live rooms of the posts ($1 rooms,
 // $2 grant ids, "" for an uncharged post) the write limit let through, so a
 // refused post never waits for a room lock, and reads them with their
@@ -214,11 +245,12 @@ func (db *DB) commitGroup(group []*postRequest) {
 	if err != nil {
 		var ce *chat.Error
 		if len(group) > 1 && !errors.As(err, &ce) && !isConnError(err) && !errors.Is(err, context.DeadlineExceeded) {
-			// The append failed on something no post was checked for:
-			// post them one by one, already charged, so each gets its
-			// own answer.
+			// The group failed on something no post was checked for (a
+			// deadlock, a constraint): it rolled back, charges included,
+			// so post them one by one, each charged and answered on its
+			// own.
 			for _, r := range group {
-				msg, created, err := db.postAlone(r.ctx, r.userID, r.roomID, r.in, writer{})
+				msg, created, err := db.postAlone(r.ctx, r.userID, r.roomID, r.in, writer{userID: r.userID, clientID: r.in.ClientID})
 				r.done <- postResult{msg, created, err}
 			}
 			return
@@ -265,17 +297,35 @@ func (db *DB) tryGroup(ctx context.Context, group []*postRequest) ([]decided, []
 	// Round trip 1: BEGIN, charges, room locks, lookups.
 	var b pgx.Batch
 	b.Queue(`BEGIN`)
+	// Each author's first post is charged in one statement for the group
+	// (groupChargeFirstSQL); an author's further posts, rare, one by one
+	// after it, in arrival order.
 	charges := make([]writeCharge, n)
-	chargeOrder := make([]int, n)
-	for i := range chargeOrder {
-		chargeOrder[i] = i
-	}
-	slices.SortStableFunc(chargeOrder, func(x, y int) int { return cmpString(users[x], users[y]) })
-	for _, i := range chargeOrder {
+	var first, more []int
+	seen := make(map[string]bool, n)
+	for i := range group {
 		charges[i] = db.newWriteCharge()
-		if c := charges[i]; c.on {
-			b.Queue(groupChargeSQL, users[i], roomOf[i], clients[i], c.rate, c.burst, c.grant)
+		if !charges[i].on {
+			continue
 		}
+		if seen[users[i]] {
+			more = append(more, i)
+			continue
+		}
+		seen[users[i]] = true
+		first = append(first, i)
+	}
+	if len(first) > 0 {
+		fu, fr, fc, fg := make([]string, len(first)), make([]string, len(first)), make([]*string, len(first)), make([]string, len(first))
+		for k, i := range first {
+			fu[k], fr[k], fc[k], fg[k] = users[i], roomOf[i], clients[i], charges[i].grant
+		}
+		c := charges[first[0]]
+		b.Queue(groupChargeFirstSQL, fu, fr, fc, fg, c.rate, c.burst)
+	}
+	for _, i := range more {
+		c := charges[i]
+		b.Queue(groupChargeSQL, users[i], roomOf[i], clients[i], c.rate, c.burst, c.grant)
 	}
 	grants := make([]string, n)
 	for i, c := range charges {
@@ -299,10 +349,20 @@ func (db *DB) tryGroup(ctx context.Context, group []*postRequest) ([]decided, []
 		if _, err := br.Exec(); err != nil {
 			return err
 		}
-		for _, i := range chargeOrder {
-			if !charges[i].on {
-				continue
+		if len(first) > 0 {
+			var tokens []float64
+			var grants string
+			if err := br.QueryRow().Scan(&tokens, &grants); err != nil {
+				return err
 			}
+			if len(tokens) != len(first) {
+				return fmt.Errorf("group charge: %d verdicts for %d posts", len(tokens), len(first))
+			}
+			for k, i := range first {
+				verdicts[i] = charges[i].refusal(tokens[k])
+			}
+		}
+		for _, i := range more {
 			var tokens float64
 			var grant string
 			if err := br.QueryRow().Scan(&tokens, &grant); err != nil {
@@ -500,14 +560,4 @@ func groupAppendArgs(group []*postRequest, out []decided, accepted []int, locked
 	}
 	return []any{roomIDs, seqs, data, authors, clients, ats, msgIDs, bodies, hashes, replies, ordinals,
 		lRooms, lSeqs, lCounts, mRooms, mUsers, mSeqs, mOrds}
-}
-
-func cmpString(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }

@@ -117,9 +117,13 @@ func TestHelp(t *testing.T) {
 type migration struct {
 	version int
 	tables  []string // the tables its Up section creates
+	indexes []string // the indexes it creates
 }
 
-var createTable = regexp.MustCompile(`(?i)CREATE\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?(\w+)`)
+var (
+	createTable = regexp.MustCompile(`(?i)CREATE\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?(\w+)`)
+	createIndex = regexp.MustCompile(`(?i)CREATE\s+(?:UNIQUE\s+)?INDEX\s+(?:CONCURRENTLY\s+)?(?:IF\s+NOT\s+EXISTS\s+)?(\w+)`)
+)
 
 // MustMigrations lists the embedded migrations in order.
 func MustMigrations(tb testing.TB) []migration {
@@ -143,6 +147,9 @@ func MustMigrations(tb testing.TB) []migration {
 		m := migration{version: v}
 		for _, sm := range createTable.FindAllStringSubmatch(up, -1) {
 			m.tables = append(m.tables, strings.ToLower(sm[1]))
+		}
+		for _, sm := range createIndex.FindAllStringSubmatch(up, -1) {
+			m.indexes = append(m.indexes, strings.ToLower(sm[1]))
 		}
 		out = append(out, m)
 	}
@@ -224,8 +231,8 @@ func TestMigrate(t *testing.T) {
 	environ := env("PARLEY_DATABASE_URL=" + url)
 	all, allButLast := schemaAt(ms, len(ms)), schemaAt(ms, len(ms)-1)
 	last := ms[len(ms)-1]
-	if len(last.tables) == 0 {
-		t.Fatalf("the last migration creates no table, so down cannot be checked by its tables")
+	if len(last.tables) == 0 && len(last.indexes) == 0 {
+		t.Fatalf("the last migration creates no table or index, so down cannot be checked by what it creates")
 	}
 	// states wants every migration applied but the last n.
 	states := func(pending int) map[int]string {
@@ -258,6 +265,16 @@ func TestMigrate(t *testing.T) {
 			got := MustSchema(t, url)
 			if !slices.Equal(got.Tables, st.want.Tables) || got.Version != st.want.Version {
 				t.Fatalf("schema %+v, want %+v", got, st.want)
+			}
+			// The last migration's indexes come and go with it.
+			for _, ix := range last.indexes {
+				var exists bool
+				if err := e2e.MustConnect(t, url).QueryRow(t.Context(), `SELECT to_regclass('public.' || $1) IS NOT NULL`, ix).Scan(&exists); err != nil {
+					t.Fatal(err)
+				}
+				if want := got.Version == last.version; exists != want {
+					t.Fatalf("index %s exists: %v, want %v", ix, exists, want)
+				}
 			}
 			status := MustSucceed(t, "", environ, "migrate", "status")
 			if got, want := statusStates(t, status.Stdout), states(st.wantPending); !mapsEqual(got, want) {
