@@ -5,7 +5,7 @@
 GO ?= go
 
 .DEFAULT_GOAL := help
-.PHONY: help build run openapi lint test fuzz soak bench
+.PHONY: help build run demo openapi lint test fuzz soak bench
 
 help: ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-8s %s\n", $$1, $$2}'
@@ -13,8 +13,16 @@ help: ## list the targets
 build: ## build bin/parley
 	$(GO) build -o bin/parley ./cmd/parley
 
-run: build ## run the API on :8080 with its private Postgres cluster in .parley/
-	./bin/parley serve
+# The demo (make demo, on :8081) calls the API from another origin; both
+# spellings of it are allowed, since localhost and 127.0.0.1 are different
+# origins to a browser. Set PARLEY_CORS_ORIGINS to replace them.
+DEMO_ORIGINS := http://localhost:8081,http://127.0.0.1:8081
+
+run: build ## run the API on :8080 with its private Postgres cluster in .parley/ (allowing the demo's origins)
+	PARLEY_CORS_ORIGINS="$${PARLEY_CORS_ORIGINS:-$(DEMO_ORIGINS)}" ./bin/parley serve
+
+demo: build ## serve the browser demo on :8081, calling the API of make run on :8080
+	./bin/parley demo -addr :8081 -api http://localhost:8080
 
 # The TypeScript client, its tools pinned in api/typescript/package-lock.json.
 TS := api/typescript

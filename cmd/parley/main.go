@@ -1,5 +1,5 @@
 // Command parley is the Parley chat server: serve, migrate, openapi,
-// version, healthcheck.
+// version, healthcheck, and the browser demo.
 package main
 
 import (
@@ -21,6 +21,8 @@ Usage:
   parley openapi [3.0]              print the OpenAPI 3.1 document (3.0: the 3.0.3 downgrade)
   parley version                    print the version
   parley healthcheck [flags] URL    GET URL; exit 0 on a 200 (container health checks)
+  parley demo [-addr :8081] [-api http://localhost:8080]
+                                    serve the browser demo (the API must allow its origin in PARLEY_CORS_ORIGINS)
   parley help                       print this help
 
 Configuration: flags or PARLEY_* environment variables (flags win); run
@@ -56,6 +58,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = printVersion(args[1:], stdout)
 	case "healthcheck":
 		err = healthcheck(ctx, args[1:], stdout, stderr)
+	case "demo":
+		err = runDemo(ctx, args[1:], getenv, stderr)
 	default:
 		fmt.Fprintf(stderr, "parley: unknown command %q\n\n%s", args[0], usage)
 		return 2
