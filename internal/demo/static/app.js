@@ -19,7 +19,7 @@ function reset() {
     rooms: new Map(), // id -> room state, see roomState
     roomsLoaded: false,
     early: [], // events that came before the room list
-    joining: new Map(), // room id -> events that came while we fetch that room
+    joining: new Map(), // room id -> {events that came while we fetch that room, done}
     active: null,
     presence: new Map(), // user id -> online, from presence events
     lastTyping: 0,
@@ -70,9 +70,16 @@ function toast(text) {
 
 // guard runs an async action, showing its failure instead of leaving an
 // unhandled rejection on the console.
+// It calls fn at once, so that an event handler's preventDefault still
+// counts.
 function guard(fn) {
+  const fail = (e) => toast(e instanceof ApiError ? e.message : String(e));
   return (...args) => {
-    Promise.resolve().then(() => fn(...args)).catch((e) => toast(e instanceof ApiError ? e.message : String(e)));
+    try {
+      Promise.resolve(fn(...args)).catch(fail);
+    } catch (e) {
+      fail(e);
+    }
   };
 }
 
@@ -206,6 +213,9 @@ async function loadPublicRooms() {
   if (others.length === 0) list.append(el("li", { class: "muted" }, "none to join"));
 }
 
+$("#refresh-public").addEventListener("click", guard(loadPublicRooms));
+window.addEventListener("focus", () => { if (stream) guard(loadPublicRooms)(); });
+
 async function joinRoom(id) {
   await api.call("POST", `/v1/rooms/${id}/join`);
   await ensureRoom(id);
@@ -223,20 +233,25 @@ $("#create-room").addEventListener("submit", guard(async (ev) => {
   await selectRoom(room.id);
 }));
 
-// ensureRoom adds a room we just joined or created; the stream's events
-// for it that arrive meanwhile wait in state.joining.
-async function ensureRoom(id, room) {
-  if (state.rooms.has(id) || state.joining.has(id)) return;
-  state.joining.set(id, []);
-  try {
-    room ??= await api.call("GET", `/v1/rooms/${id}`);
-    state.rooms.set(id, roomState(room));
-  } finally {
-    const waiting = state.joining.get(id);
-    state.joining.delete(id);
-    for (const [type, data] of waiting) onEvent(type, data);
-  }
-  renderRooms();
+// ensureRoom adds a room we just joined or created (once, however many
+// ask); the stream's events for it that arrive meanwhile wait in
+// state.joining.
+function ensureRoom(id, room) {
+  if (state.rooms.has(id)) return Promise.resolve();
+  if (state.joining.has(id)) return state.joining.get(id).done;
+  const wait = { events: [], done: null };
+  state.joining.set(id, wait);
+  wait.done = (async () => {
+    try {
+      room ??= await api.call("GET", `/v1/rooms/${id}`);
+      state.rooms.set(id, roomState(room));
+    } finally {
+      state.joining.delete(id);
+      for (const [type, data] of wait.events) onEvent(type, data);
+    }
+    renderRooms();
+  })();
+  return wait.done;
 }
 
 function removeRoom(id) {
@@ -388,7 +403,7 @@ document.addEventListener("visibilitychange", () => {
 function onEvent(type, data) {
   if (!state.roomsLoaded) { state.early.push([type, data]); return; }
   if (type === "presence") return onPresence(data);
-  if (state.joining.has(data.room_id)) { state.joining.get(data.room_id).push([type, data]); return; }
+  if (state.joining.has(data.room_id)) { state.joining.get(data.room_id).events.push([type, data]); return; }
   const room = state.rooms.get(data.room_id);
   if (type === "member.joined" && data.user.id === me().id && !room) {
     guard(ensureRoom)(data.room_id);
