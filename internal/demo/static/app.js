@@ -461,7 +461,12 @@ function onEvent(type, data) {
     }
     case "member.joined":
       room.room.member_count++;
-      if (room.members) room.members.set(data.user.id, { user: data.user, role: "member", joined_at: data.created_at, last_read_seq: data.seq, online: state.presence.get(data.user.id) ?? false });
+      if (room.members) {
+        room.members.set(data.user.id, { user: data.user, role: "member", joined_at: data.created_at, last_read_seq: data.seq, online: state.presence.get(data.user.id) ?? false });
+        // Presence is announced when a user's first stream opens, not when
+        // they join: the member list says whether the newcomer is online.
+        guard(loadMembers)(room);
+      }
       if (active) { renderMembers(); renderRoomHead(); }
       break;
     case "member.left":
