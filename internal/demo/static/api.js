@@ -20,24 +20,54 @@ export class Api {
     this.session = null; // {user, access_token, refresh_token, ...}
     this.refreshing = null; // the refresh in flight, shared by all callers
     this.onLogout = () => {};
+    this.timer = 0;
     try {
       const saved = sessionStorage.getItem(sessionKey);
       if (saved) this.session = JSON.parse(saved);
     } catch {
       this.session = null;
     }
+    if (this.session) this.schedule();
   }
 
   get user() { return this.session?.user; }
 
   keep(session) {
-    this.session = session;
-    sessionStorage.setItem(sessionKey, JSON.stringify(session));
+    // expires_at: when the access token runs out, by this browser's clock.
+    this.session = { ...session, expires_at: Date.now() + session.expires_in * 1000 };
+    sessionStorage.setItem(sessionKey, JSON.stringify(this.session));
+    this.schedule();
   }
 
   forget() {
+    clearTimeout(this.timer);
     this.session = null;
     sessionStorage.removeItem(sessionKey);
+  }
+
+  // schedule refreshes the session when 80% of the access token's life
+  // has passed, so calls seldom meet a 401 (which the browser logs as an
+  // error) and the stream's reauth finds a fresh token waiting.
+  schedule() {
+    clearTimeout(this.timer);
+    const token = this.session.access_token;
+    const left = this.session.expires_at - Date.now();
+    const life = this.session.expires_in * 1000;
+    const tick = (delay) => {
+      this.timer = setTimeout(() => {
+        // Failed (the API unreachable, say): try again while the session
+        // still holds that token.
+        this.refresh(token).catch(() => { if (this.session?.access_token === token) tick(5000); });
+      }, delay);
+    };
+    tick(Math.max(0, left - life * 0.2));
+  }
+
+  // fresh is true while the access token has more than a fifth of its
+  // life (and at least 5 s) left.
+  fresh() {
+    const s = this.session;
+    return Boolean(s) && s.expires_at - Date.now() > Math.max(5000, s.expires_in * 200);
   }
 
   // send makes one request and answers the decoded body (undefined for
@@ -123,6 +153,7 @@ export class Api {
 
   async logout() {
     const refreshToken = this.session?.refresh_token;
+    clearTimeout(this.timer);
     this.forget();
     if (refreshToken) await this.send("POST", "/v1/auth/logout", { refresh_token: refreshToken }).catch(() => {});
   }

@@ -158,6 +158,7 @@ function enterChat() {
 
 function onState(s) {
   document.body.dataset.stream = s;
+  document.body.dataset.reauths = String(stream?.reauths ?? 0);
   const label = { live: "● live", connecting: "○ connecting…", down: "○ reconnecting…", off: "" }[s];
   $("#stream-status").textContent = label;
   $("#stream-status").className = "status " + s;

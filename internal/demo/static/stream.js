@@ -25,6 +25,7 @@ export class UserStream {
     this.stopped = true;
     this.readyOnce = false;
     this.generation = 0; // ignores callbacks of an EventSource already closed
+    this.reauths = 0; // how many times the stream ended with reauth
   }
 
   start() {
@@ -88,7 +89,12 @@ export class UserStream {
     es.addEventListener("reauth", () => {
       if (!mine()) return;
       this.close();
-      this.api.refresh().then(() => this.open(), () => this.again());
+      this.reauths++;
+      this.h.onState("connecting");
+      // The token that asked for this stream's ticket expired; the
+      // session has usually moved on already (see Api.schedule).
+      const ready = this.api.fresh() ? Promise.resolve() : this.api.refresh(this.api.session?.access_token);
+      ready.then(() => this.open(), () => this.again());
     });
     es.onerror = () => {
       if (!mine()) return;

@@ -286,6 +286,21 @@ async function restartScenario(a, b) {
   await messages(b, "Back to normal").locator('button.reaction[data-key="🎉"]', { hasText: "🎉 1" }).waitFor({ timeout });
   await b.locator("#composer textarea").pressSequentially("typing after the restart", { delay: 40 });
   await a.locator("#typing", { hasText: `${bob} is typing` }).waitFor({ timeout });
+  await b.locator("#composer textarea").fill("");
+
+  // The API runs with 30 s access tokens here: the pages refresh their
+  // sessions ahead of time, their streams end with reauth at the old
+  // token's expiry, and they reopen with a new ticket and the cursor.
+  log("waiting for reauth");
+  for (const p of [a, b]) await p.locator('body:not([data-reauths="0"])').waitFor({ timeout: 60_000 });
+  await live(a);
+  await live(b);
+  await say(a, "After reauth");
+  await seen(b, "After reauth");
+  await say(b, "Still here");
+  await seen(a, "Still here");
+  const before = await token(b);
+  assert(before !== tokB, "Bob's page refreshed its session");
 }
 
 // ---- main ---------------------------------------------------------------
