@@ -242,3 +242,34 @@ func (b *lockedBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
+
+// TestDemoCommand checks `parley demo`'s command line without a browser.
+func TestDemoCommand(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"BadAPI", []string{"demo", "-api", "localhost:8080"}, 2, "is not an http:// or https:// URL"},
+		{"APIWithPath", []string{"demo", "-api", "http://localhost:8080/v1"}, 2, "give the API's origin only"},
+		{"ExtraArgument", []string{"demo", "now"}, 2, "unexpected arguments"},
+		{"Help", []string{"help"}, 0, "parley demo [-addr :8081] [-api http://localhost:8080]"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cmd := exec.Command(e2e.Binary(), tt.args...)
+			cmd.Env = append(os.Environ(), "GORACE=atexit_sleep_ms=0")
+			out, err := cmd.CombinedOutput()
+			code := 0
+			if ee, ok := err.(*exec.ExitError); ok {
+				code = ee.ExitCode()
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			if code != tt.code || !strings.Contains(string(out), tt.want) {
+				t.Fatalf("parley %s: exit %d, want %d, output lacks %q:\n%s", strings.Join(tt.args, " "), code, tt.code, tt.want, out)
+			}
+		})
+	}
+}
