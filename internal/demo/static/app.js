@@ -292,7 +292,9 @@ async function selectRoom(id) {
   setMode(null);
   renderRooms();
   renderActive();
-  if (!room.members) await loadMembers(room);
+  // Members every time: presence missed while the room was in the
+  // background (or the stream was down) is not replayed.
+  await loadMembers(room);
   if (!room.loaded) await loadLatest(room);
   if (state.active === id) {
     renderActive();
