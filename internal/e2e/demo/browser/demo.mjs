@@ -209,9 +209,10 @@ async function liveScenario(a, b) {
   await seen(b, `history ${total}`);
   const first = (await shownBodies(b)).length;
   assert(first >= 50 && first < total, `the first page holds the latest messages only (${first})`);
-  for (let i = 0; i < 20 && !(await b.locator("#messages .edge", { hasText: "the beginning of the room" }).count()); i++) {
+  const edge = b.locator("#messages .edge", { hasText: "the beginning of the room" });
+  for (const until = Date.now() + 30_000; !(await edge.count()) && Date.now() < until;) {
     await b.locator("#messages").evaluate((e) => { e.scrollTop = 0; });
-    await b.waitForTimeout(300); // let the page fetch the next older page
+    await b.waitForTimeout(200); // let the page fetch the next older page
   }
   const bodies = (await shownBodies(b)).filter((t) => t.startsWith("history "));
   assert(bodies.length === total, `all ${total} messages shown after scrolling up (${bodies.length})`);
