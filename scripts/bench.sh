@@ -39,10 +39,21 @@ fanout_runs=${BENCH_FANOUT_RUNS:-3}
 post_seconds=${BENCH_SECONDS:-60}
 
 # Limits on, raised far above the load (the load tool posts as one user
-# per room and opens 25 streams per user).
-export PARLEY_POST_RATE=1000 PARLEY_POST_BURST=2000
-export PARLEY_STREAMS_PER_USER=1000 PARLEY_MAX_STREAMS=16000
-export PARLEY_LOGIN_FAILURES=1000 PARLEY_LOGIN_FAILURES_PER_USER=10000
+# per room and opens 25 streams per user). BENCH_STOCK=1 keeps every
+# default instead (the single scenario still raises the replica's stream
+# cap, which it is about), and BENCH_DATABASE_URL runs against that
+# Postgres (e.g. the machine's own, postgres://postgres@127.0.0.1:5432/db)
+# rather than a private cluster: the stock-setup check of issue 17.
+if [ -z "${BENCH_STOCK:-}" ]; then
+	export PARLEY_POST_RATE=1000 PARLEY_POST_BURST=2000
+	export PARLEY_STREAMS_PER_USER=1000 PARLEY_MAX_STREAMS=16000
+	export PARLEY_LOGIN_FAILURES=1000 PARLEY_LOGIN_FAILURES_PER_USER=10000
+fi
+if [ -n "${BENCH_DATABASE_URL:-}" ]; then
+	export PARLEY_DATABASE_URL=$BENCH_DATABASE_URL
+	PARLEY_JWT_SECRET=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
+	export PARLEY_JWT_SECRET
+fi
 
 mkdir -p bin "$out"
 go build -o bin/parley ./cmd/parley
@@ -108,13 +119,17 @@ run() {
 	local name=$1
 	shift
 	echo "== $name: $*"
-	local prof=()
+	local prof=() profiler=
 	if [ -n "${BENCH_PPROF:-}" ]; then
 		prof=(-cpuprofile "$out/$name.client.cpu")
 		profile "$name" &
+		profiler=$!
 	fi
 	bin/parley-bench -setup-url "$setup_url" -json-out "$out/$name.json" "${prof[@]}" "$@" | tee "$out/$name.txt" || status=1
-	wait
+	# Only the profiler: a bare wait would wait for the replicas too.
+	if [ -n "$profiler" ]; then
+		wait "$profiler" || true
+	fi
 }
 
 # profile NAME: once replica a has streams open (its subscriber count has
@@ -138,7 +153,12 @@ profile() {
 	echo "commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet 2>/dev/null || echo ' (with local changes)')"
 	echo "machine $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(free -g | awk '/^Mem:/ {print $2}') GiB"
 	echo "date $(date -u +%FT%TZ), uptime: $(uptime)"
-	echo "postgres: private cluster, fsync on, on this machine; load client on this machine too"
+	if [ -n "${BENCH_DATABASE_URL:-}" ]; then
+		echo "postgres: BENCH_DATABASE_URL ($(psql "$BENCH_DATABASE_URL" -Atc 'select version()' 2>/dev/null | cut -d, -f1); max_connections $(psql "$BENCH_DATABASE_URL" -Atc 'show max_connections' 2>/dev/null), shared_buffers $(psql "$BENCH_DATABASE_URL" -Atc 'show shared_buffers' 2>/dev/null), fsync $(psql "$BENCH_DATABASE_URL" -Atc 'show fsync' 2>/dev/null)); load client on this machine too"
+	else
+		echo "postgres: private cluster, fsync on, on this machine; load client on this machine too"
+	fi
+	echo "limits: ${BENCH_STOCK:+defaults (BENCH_STOCK)}${BENCH_STOCK:-raised (posts 1000/s, 1000 streams per user, 16000 per replica)}"
 } | tee "$out/machine.txt"
 
 for s in $scenarios; do
@@ -166,7 +186,7 @@ for s in $scenarios; do
 			-streams 200 -rooms 100 -streams-per-user 2 -rate 0 -posters 64 -duration "${post_seconds}s"
 		;;
 	single)
-		fresh
+		PARLEY_MAX_STREAMS=16000 fresh
 		run single -urls "$a_url" -pids "${pid[a]}" \
 			-streams 15000 -rooms 100 -settle 5s -rate 10 -duration 10s
 		;;
