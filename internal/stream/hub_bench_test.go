@@ -23,7 +23,8 @@ func BenchmarkFanOut(b *testing.B) {
 		`"author":{"id":"5f1f8d2a-3c4b-4e6f-9a7b-1c2d3e4f5a6b","username":"ada","display_name":"Ada"},` +
 		`"body":"hello, room","created_at":"2026-01-01T12:00:00.123456Z"}`)
 	for _, kind := range []string{"room", "user"} {
-		for _, n := range []int{1, 100, 1000} {
+		// 5,000: the hot room of make bench, all on one replica.
+		for _, n := range []int{1, 100, 1000, 5000} {
 			b.Run("kind="+kind+"/subscribers="+strconv.Itoa(n), func(b *testing.B) { benchFanOut(b, kind, n, data) })
 		}
 	}
