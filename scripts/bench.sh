@@ -158,7 +158,11 @@ profile() {
 	else
 		echo "postgres: private cluster, fsync on, on this machine; load client on this machine too"
 	fi
-	echo "limits: ${BENCH_STOCK:+defaults (BENCH_STOCK)}${BENCH_STOCK:-raised (posts 1000/s, 1000 streams per user, 16000 per replica)}"
+	if [ -n "${BENCH_STOCK:-}" ]; then
+		echo "limits: defaults (BENCH_STOCK)"
+	else
+		echo "limits: raised (posts 1000/s, 1000 streams per user, 16000 per replica)"
+	fi
 } | tee "$out/machine.txt"
 
 for s in $scenarios; do
