@@ -100,17 +100,20 @@ cleanup() {
 }
 trap cleanup EXIT
 
-setup_url=http://127.0.0.1:18080
-a_url=http://127.0.0.1:18081
-b_url=http://127.0.0.1:18082
-start setup 18080
+# BENCH_PORT moves the three ports (setup, a, b), so two runs on one box
+# do not measure each other's replicas.
+port=${BENCH_PORT:-18080}
+setup_url=http://127.0.0.1:$port
+a_url=http://127.0.0.1:$((port + 1))
+b_url=http://127.0.0.1:$((port + 2))
+start setup "$port"
 
 # fresh: two replicas started anew, so each scenario measures its own heap.
 fresh() {
 	stop a
 	stop b
-	start a 18081
-	start b 18082
+	start a $((port + 1))
+	start b $((port + 2))
 }
 
 status=0
