@@ -208,9 +208,10 @@ func hasLoneSurrogate(b []byte) bool {
 	return false
 }
 
-// hexRune parses the four hex digits after the 'u' at b[i].
+// hexRune parses the four hex digits after the 'u' at b[i]; i may be past
+// the end (a body ending in a backslash after a high surrogate).
 func hexRune(b []byte, i int) (rune, bool) {
-	if b[i] != 'u' || i+4 >= len(b) {
+	if i+4 >= len(b) || b[i] != 'u' {
 		return 0, false
 	}
 	var r rune

@@ -96,6 +96,9 @@ func TestBadInput(t *testing.T) {
 		{"PostMessage/InvalidUTF8Truncated", http.MethodPost, messages, []byte("{\"body\":\"\xe2\x82\"}"), badRequest},
 		{"PostMessage/LoneSurrogateEscape", http.MethodPost, messages, []byte(`{"body":"\ud800"}`), badRequest},
 		{"PostMessage/LowSurrogateEscape", http.MethodPost, messages, []byte(`{"body":"ok \udc00"}`), badRequest},
+		// Found by make fuzz: a body ending in a backslash after a high
+		// surrogate's escape panicked the surrogate check (a 500).
+		{"PostMessage/HighSurrogateThenBackslashAtEnd", http.MethodPost, messages, []byte(`{"body":"\ud800\`), badRequest},
 		{"PostMessage/InvalidUTF8Surrogate", http.MethodPost, messages, []byte("{\"body\":\"\xed\xa0\x80\"}"), badRequest},
 		{"PostMessage/InvalidUTF8InClientID", http.MethodPost, messages, []byte("{\"body\":\"ok\",\"client_id\":\"\xc0\xaf\"}"), badRequest},
 		{"PostMessage/Oversize", http.MethodPost, messages, huge, tooLarge},
