@@ -268,6 +268,11 @@ type Member struct {
 	// Examples: 40
 	LastReadSeq int64 `json:"last_read_seq"`
 
+	// Online Whether the member has a stream open on any replica (or closed their last one less than 3 s ago); the presence event tells of changes.
+	//
+	// Examples: true
+	Online bool `json:"online"`
+
 	// Role Examples: member
 	Role MemberRole `json:"role"`
 	User User       `json:"user"`
@@ -313,6 +318,20 @@ type MemberLeftReason string
 // MemberList defines model for MemberList.
 type MemberList struct {
 	Members []Member `json:"members"`
+}
+
+// MemberRead defines model for MemberRead.
+type MemberRead struct {
+	// LastReadSeq The member's read marker after the move.
+	//
+	// Examples: 42
+	LastReadSeq int64 `json:"last_read_seq"`
+
+	// RoomId Examples: 0b9a3c1e-5d2f-4a8b-9c7d-1e2f3a4b5c6d
+	RoomId string `json:"room_id"`
+
+	// UserId Examples: 6f1c2d3e-4b5a-4c7d-8e9f-0a1b2c3d4e5f
+	UserId string `json:"user_id"`
 }
 
 // Message defines model for Message.
@@ -415,6 +434,17 @@ type PostMessageRequest struct {
 	//
 	// Examples: 9d0c4b7a-1e2f-4a3b-8c5d-6e7f8a9b0c1d
 	ReplyTo *string `json:"reply_to,omitempty"`
+}
+
+// Presence defines model for Presence.
+type Presence struct {
+	// Online true: the user opened their first stream; false: their last one has been closed for 3 s.
+	//
+	// Examples: true
+	Online bool `json:"online"`
+
+	// UserId Examples: 6f1c2d3e-4b5a-4c7d-8e9f-0a1b2c3d4e5f
+	UserId string `json:"user_id"`
 }
 
 // Reaction defines model for Reaction.
@@ -690,6 +720,15 @@ type StreamTicket struct {
 	//
 	// Examples: Qm9iIGlzIHR5cGluZy4uLiBhbmQgdGhpcyBpcyBub3QgYSB0b2tlbg
 	Ticket string `json:"ticket"`
+}
+
+// Typing defines model for Typing.
+type Typing struct {
+	// RoomId Examples: 0b9a3c1e-5d2f-4a8b-9c7d-1e2f3a4b5c6d
+	RoomId string `json:"room_id"`
+
+	// UserId Examples: 6f1c2d3e-4b5a-4c7d-8e9f-0a1b2c3d4e5f
+	UserId string `json:"user_id"`
 }
 
 // Unread defines model for Unread.
@@ -1145,6 +1184,13 @@ type ClientInterface interface {
 	//
 	// Corresponds with PUT /v1/rooms/{room_id}/read (the `MarkRead` operationId).
 	MarkRead(ctx context.Context, roomId string, body MarkReadJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SendTyping Say you are typing
+	//
+	// Members only. Sends a `typing` event `{room_id, user_id}` to the other members' room and user streams, on every replica. Call it as the user types (every keystroke is fine): at most one event per user and room every 2 s goes out, across all replicas; the rest are answered 204 and dropped. Not counted against the write limit. Nothing is stored.
+	//
+	// Corresponds with POST /v1/rooms/{room_id}/typing (the `SendTyping` operationId).
+	SendTyping(ctx context.Context, roomId string, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// CreateStreamTicket Get a single-use stream ticket
 	//
@@ -1752,6 +1798,23 @@ func (c *Client) MarkReadWithBody(ctx context.Context, roomId string, contentTyp
 // Corresponds with PUT /v1/rooms/{room_id}/read (the `MarkRead` operationId).
 func (c *Client) MarkRead(ctx context.Context, roomId string, body MarkReadJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewMarkReadRequest(c.Server, roomId, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SendTyping Say you are typing
+//
+// Members only. Sends a `typing` event `{room_id, user_id}` to the other members' room and user streams, on every replica. Call it as the user types (every keystroke is fine): at most one event per user and room every 2 s goes out, across all replicas; the rest are answered 204 and dropped. Not counted against the write limit. Nothing is stored.
+//
+// Corresponds with POST /v1/rooms/{room_id}/typing (the `SendTyping` operationId).
+func (c *Client) SendTyping(ctx context.Context, roomId string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSendTypingRequest(c.Server, roomId)
 	if err != nil {
 		return nil, err
 	}
@@ -3031,6 +3094,40 @@ func NewMarkReadRequestWithBody(server string, roomId string, contentType string
 	return req, nil
 }
 
+// NewSendTypingRequest constructs an http.Request for the SendTyping method
+func NewSendTypingRequest(server string, roomId string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "room_id", roomId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/rooms/%s/typing", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewCreateStreamTicketRequest constructs an http.Request for the CreateStreamTicket method
 func NewCreateStreamTicketRequest(server string) (*http.Request, error) {
 	var err error
@@ -3420,6 +3517,15 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with PUT /v1/rooms/{room_id}/read (the `MarkRead` operationId).
 	MarkReadWithResponse(ctx context.Context, roomId string, body MarkReadJSONRequestBody, reqEditors ...RequestEditorFn) (*MarkReadResponse, error)
+
+	// SendTypingWithResponse Say you are typing
+	//
+	// Members only. Sends a `typing` event `{room_id, user_id}` to the other members' room and user streams, on every replica. Call it as the user types (every keystroke is fine): at most one event per user and room every 2 s goes out, across all replicas; the rest are answered 204 and dropped. Not counted against the write limit. Nothing is stored.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/rooms/{room_id}/typing (the `SendTyping` operationId).
+	SendTypingWithResponse(ctx context.Context, roomId string, reqEditors ...RequestEditorFn) (*SendTypingResponse, error)
 
 	// CreateStreamTicketWithResponse Get a single-use stream ticket
 	//
@@ -5901,6 +6007,89 @@ func (r MarkReadResponse) ContentType() string {
 	return ""
 }
 
+// SendTypingResponse503Headers the declared response headers of an HTTP 503 response for SendTyping
+type SendTypingResponse503Headers struct {
+	RetryAfter *int
+}
+
+type SendTypingResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *ErrorModel
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *ErrorModel
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *ErrorModel
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *ErrorModel
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *ErrorModel
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *ErrorModel
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *SendTypingResponse503Headers
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r SendTypingResponse) GetApplicationproblemJSON401() *ErrorModel {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r SendTypingResponse) GetApplicationproblemJSON403() *ErrorModel {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r SendTypingResponse) GetApplicationproblemJSON404() *ErrorModel {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r SendTypingResponse) GetApplicationproblemJSON422() *ErrorModel {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r SendTypingResponse) GetApplicationproblemJSON500() *ErrorModel {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r SendTypingResponse) GetApplicationproblemJSON503() *ErrorModel {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r SendTypingResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r SendTypingResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r SendTypingResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r SendTypingResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // CreateStreamTicketResponse503Headers the declared response headers of an HTTP 503 response for CreateStreamTicket
 type CreateStreamTicketResponse503Headers struct {
 	RetryAfter *int
@@ -6546,6 +6735,21 @@ func (c *ClientWithResponses) MarkReadWithResponse(ctx context.Context, roomId s
 		return nil, err
 	}
 	return ParseMarkReadResponse(rsp)
+}
+
+// SendTypingWithResponse Say you are typing
+//
+// Members only. Sends a `typing` event `{room_id, user_id}` to the other members' room and user streams, on every replica. Call it as the user types (every keystroke is fine): at most one event per user and room every 2 s goes out, across all replicas; the rest are answered 204 and dropped. Not counted against the write limit. Nothing is stored.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/rooms/{room_id}/typing (the `SendTyping` operationId).
+func (c *ClientWithResponses) SendTypingWithResponse(ctx context.Context, roomId string, reqEditors ...RequestEditorFn) (*SendTypingResponse, error) {
+	rsp, err := c.SendTyping(ctx, roomId, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSendTypingResponse(rsp)
 }
 
 // CreateStreamTicketWithResponse Get a single-use stream ticket
@@ -8852,6 +9056,83 @@ func ParseMarkReadResponse(rsp *http.Response) (*MarkReadResponse, error) {
 	switch {
 	case rsp.StatusCode == 503:
 		var headers MarkReadResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseSendTypingResponse parses an HTTP response from a SendTypingWithResponse call
+func ParseSendTypingResponse(rsp *http.Response) (*SendTypingResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &SendTypingResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 204:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 503:
+		var headers SendTypingResponse503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/parley-chat/parley/internal/auth"
+	"github.com/parley-chat/parley/internal/chat"
+	"github.com/parley-chat/parley/internal/postgres"
 )
 
 // Config is Parley's configuration: flags, else PARLEY_* variables, else
@@ -26,7 +28,15 @@ type Config struct {
 	Heartbeat   time.Duration
 	// StreamTicketTTL is how long a stream ticket stays valid unused.
 	StreamTicketTTL time.Duration
-	CORSOrigins     []string
+	// PresenceTimeout: a replica that dies takes its users offline within
+	// it; PresenceGrace: a user goes offline once their last stream has
+	// been closed this long.
+	PresenceTimeout time.Duration
+	PresenceGrace   time.Duration
+	// SignalInterval is how often a replica sends its batch of ephemeral
+	// events.
+	SignalInterval time.Duration
+	CORSOrigins    []string
 	// TLSCertFile and TLSKeyFile, both set, serve HTTPS with HTTP/2.
 	TLSCertFile string
 	TLSKeyFile  string
@@ -42,6 +52,10 @@ type Config struct {
 	// (for profiling under load; keep it on a loopback address).
 	PprofAddr string
 }
+
+// minPresenceTimeout keeps presence heartbeats (a sixth of the timeout)
+// from hammering the database.
+const minPresenceTimeout = time.Second
 
 // maxHeartbeat keeps heartbeats well under the SSE write deadline.
 const maxHeartbeat = 5 * time.Minute
@@ -76,6 +90,9 @@ func parseConfig(name string, args []string, getenv func(string) string, stderr 
 	dur(&c.RefreshTTL, "refresh-ttl", "PARLEY_REFRESH_TTL", 720*time.Hour, "refresh token lifetime")
 	dur(&c.Heartbeat, "heartbeat", "PARLEY_HEARTBEAT", 15*time.Second, "SSE heartbeat interval")
 	dur(&c.StreamTicketTTL, "stream-ticket-ttl", "PARLEY_STREAM_TICKET_TTL", 30*time.Second, "stream ticket lifetime")
+	dur(&c.PresenceTimeout, "presence-timeout", "PARLEY_PRESENCE_TIMEOUT", chat.PresenceTimeout, "a replica that dies takes its users offline within this")
+	dur(&c.PresenceGrace, "presence-grace", "PARLEY_PRESENCE_GRACE", chat.PresenceGrace, "a user goes offline once their last stream has been closed this long")
+	dur(&c.SignalInterval, "signal-interval", "PARLEY_SIGNAL_INTERVAL", postgres.DefaultSignalInterval, "how often ephemeral events (typing, read receipts, presence) are sent between replicas, in one NOTIFY transaction")
 	str(&cors, "cors-origins", "PARLEY_CORS_ORIGINS", "", "comma-separated allowed origins")
 	str(&c.TLSCertFile, "tls-cert-file", "PARLEY_TLS_CERT_FILE", "", "PEM certificate chain; with -tls-key-file serves HTTPS and HTTP/2")
 	str(&c.TLSKeyFile, "tls-key-file", "PARLEY_TLS_KEY_FILE", "", "PEM private key of -tls-cert-file")
@@ -131,6 +148,15 @@ func (c Config) validate(needSecret bool) error {
 	}
 	if c.StreamTicketTTL <= 0 {
 		errs = append(errs, errors.New("PARLEY_STREAM_TICKET_TTL (-stream-ticket-ttl) must be positive"))
+	}
+	if c.PresenceTimeout < minPresenceTimeout {
+		errs = append(errs, fmt.Errorf("PARLEY_PRESENCE_TIMEOUT (-presence-timeout) must be at least %s", minPresenceTimeout))
+	}
+	if c.PresenceGrace <= 0 || c.PresenceGrace > time.Minute {
+		errs = append(errs, errors.New("PARLEY_PRESENCE_GRACE (-presence-grace) must be between 0 and 1m"))
+	}
+	if c.SignalInterval < time.Millisecond || c.SignalInterval > time.Second {
+		errs = append(errs, errors.New("PARLEY_SIGNAL_INTERVAL (-signal-interval) must be between 1ms and 1s (ephemeral events must arrive within 1 s)"))
 	}
 	if c.Heartbeat <= 0 || c.Heartbeat > maxHeartbeat {
 		errs = append(errs, fmt.Errorf("PARLEY_HEARTBEAT (-heartbeat) must be between 0 and %s", maxHeartbeat))

@@ -32,6 +32,9 @@ var defaults = Config{
 	DBTimeout:         5 * time.Second,
 	ReadHeaderTimeout: 10 * time.Second,
 	ReadTimeout:       10 * time.Second,
+	PresenceTimeout:   30 * time.Second,
+	PresenceGrace:     3 * time.Second,
+	SignalInterval:    25 * time.Millisecond,
 }
 
 // with returns defaults changed by edit.
@@ -77,6 +80,7 @@ func TestConfig(t *testing.T) {
 			JWTIssuer: "iss", JWTAudience: "aud", AccessTTL: 5 * time.Minute, RefreshTTL: 24 * time.Hour,
 			Heartbeat: 2 * time.Second, StreamTicketTTL: 5 * time.Second, CORSOrigins: []string{"https://a.example", "https://b.example"}, Limits: defaultLimits,
 			DBTimeout: 5 * time.Second, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 10 * time.Second,
+			PresenceTimeout: 30 * time.Second, PresenceGrace: 3 * time.Second, SignalInterval: 25 * time.Millisecond,
 		}},
 		{name: "Flags", args: []string{
 			"-addr", ":9001", "-database-url", testURL, "-data-dir", "d", "-jwt-secret", testSecret,
@@ -86,6 +90,7 @@ func TestConfig(t *testing.T) {
 			Addr: ":9001", DatabaseURL: testURL, DataDir: "d", JWTSecret: testSecret, JWTIssuer: "i", JWTAudience: "a",
 			AccessTTL: time.Minute, RefreshTTL: 2 * time.Hour, Heartbeat: 3 * time.Second, StreamTicketTTL: time.Minute, CORSOrigins: []string{"https://c.example"},
 			Limits: defaultLimits, DBTimeout: 5 * time.Second, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 10 * time.Second,
+			PresenceTimeout: 30 * time.Second, PresenceGrace: 3 * time.Second, SignalInterval: 25 * time.Millisecond,
 		}},
 		{name: "TimeoutsEnv", env: map[string]string{"PARLEY_DB_TIMEOUT": "1500ms", "PARLEY_READ_HEADER_TIMEOUT": "3s", "PARLEY_READ_TIMEOUT": "4s"},
 			want: with(func(c *Config) {
@@ -137,6 +142,13 @@ func TestConfig(t *testing.T) {
 		{name: "ErrZeroAccessTTL", env: map[string]string{"PARLEY_ACCESS_TTL": "0s"}, wantErr: []string{"PARLEY_ACCESS_TTL"}},
 		{name: "ErrNegativeRefreshTTL", env: map[string]string{"PARLEY_REFRESH_TTL": "-1h"}, wantErr: []string{"PARLEY_REFRESH_TTL"}},
 		{name: "ErrHeartbeatTooLong", env: map[string]string{"PARLEY_HEARTBEAT": "1h"}, wantErr: []string{"PARLEY_HEARTBEAT"}},
+		{name: "PresenceEnv", env: map[string]string{"PARLEY_PRESENCE_TIMEOUT": "2s", "PARLEY_PRESENCE_GRACE": "500ms", "PARLEY_SIGNAL_INTERVAL": "50ms"},
+			want: with(func(c *Config) {
+				c.PresenceTimeout, c.PresenceGrace, c.SignalInterval = 2*time.Second, 500*time.Millisecond, 50*time.Millisecond
+			})},
+		{name: "ErrPresenceTimeoutShort", env: map[string]string{"PARLEY_PRESENCE_TIMEOUT": "100ms"}, wantErr: []string{"PARLEY_PRESENCE_TIMEOUT"}},
+		{name: "ErrPresenceGraceZero", env: map[string]string{"PARLEY_PRESENCE_GRACE": "0s"}, wantErr: []string{"PARLEY_PRESENCE_GRACE"}},
+		{name: "ErrSignalIntervalLong", env: map[string]string{"PARLEY_SIGNAL_INTERVAL": "2s"}, wantErr: []string{"PARLEY_SIGNAL_INTERVAL"}},
 		{name: "ErrStreamTicketTTLZero", env: map[string]string{"PARLEY_STREAM_TICKET_TTL": "0s"}, wantErr: []string{"PARLEY_STREAM_TICKET_TTL"}},
 		{name: "TLSEnv", env: map[string]string{"PARLEY_TLS_CERT_FILE": "/etc/parley/tls.crt", "PARLEY_TLS_KEY_FILE": "/etc/parley/tls.key"},
 			want: with(func(c *Config) { c.TLSCertFile, c.TLSKeyFile = "/etc/parley/tls.crt", "/etc/parley/tls.key" })},

@@ -61,6 +61,11 @@ type Main struct {
 	stopListener context.CancelFunc
 	listenerDone chan struct{}
 	draining     atomic.Bool
+	// signals sends the ephemeral events and keeps presence; presence
+	// counts this replica's streams per user.
+	signals    *postgres.Signals
+	presence   *stream.Presence
+	signalDone chan struct{}
 }
 
 // Open connects the database (starting the private cluster if no URL is
@@ -90,16 +95,6 @@ func (m *Main) Open(ctx context.Context) error {
 		return fmt.Errorf("PARLEY_JWT_SECRET: %w", err)
 	}
 	lim := m.Config.Limits
-	db := postgres.NewDB(m.pool, postgres.WithLimits(postgres.Limits{
-		PostRate: lim.PostRate, PostBurst: lim.PostBurst,
-		LoginFailures: lim.LoginFailures, LoginFailuresPerUser: lim.LoginFailuresPerUser, LoginWindow: lim.LoginWindow,
-	}))
-	m.db = db
-	accounts, err := auth.NewService(db, tokens, m.Config.RefreshTTL,
-		auth.WithLoginThrottle(db), auth.WithHashGate(limits.NewGate(0, limits.HashWait)))
-	if err != nil {
-		return err
-	}
 	streams := limits.NewStreams(lim.StreamsPerUser, lim.MaxStreams)
 	m.metrics = metrics.New(metrics.Sources{
 		Hub: func() (int, int) {
@@ -113,6 +108,22 @@ func (m *Main) Open(ctx context.Context) error {
 			return metrics.StreamCaps{Open: st.Open, RefusedUser: st.RefusedUser, RefusedReplica: st.RefusedReplica}
 		},
 	})
+	m.signals = postgres.NewSignals(m.pool, m.Logger, postgres.SignalsConfig{
+		Interval:        m.Config.SignalInterval,
+		PresenceTimeout: m.Config.PresenceTimeout,
+		PresenceGrace:   m.Config.PresenceGrace,
+		Observer:        m.metrics,
+	})
+	db := postgres.NewDB(m.pool, postgres.WithLimits(postgres.Limits{
+		PostRate: lim.PostRate, PostBurst: lim.PostBurst,
+		LoginFailures: lim.LoginFailures, LoginFailuresPerUser: lim.LoginFailuresPerUser, LoginWindow: lim.LoginWindow,
+	}), postgres.WithSignaler(m.signals))
+	m.db = db
+	accounts, err := auth.NewService(db, tokens, m.Config.RefreshTTL,
+		auth.WithLoginThrottle(db), auth.WithHashGate(limits.NewGate(0, limits.HashWait)))
+	if err != nil {
+		return err
+	}
 	tickets, err := auth.NewTickets(db, m.Config.StreamTicketTTL)
 	if err != nil {
 		return err
@@ -135,6 +146,7 @@ func (m *Main) Open(ctx context.Context) error {
 		UserFeeds:   stream.NewUserFeeds(m.hub, db, db, cursors),
 		Cursors:     cursors,
 		Tickets:     tickets,
+		Signals:     m.signals,
 		Ready:       func(ctx context.Context) error { return m.ready(ctx, db) },
 		Metrics:     m.metrics.Handler(),
 		Observer:    m.metrics,
@@ -179,27 +191,38 @@ func (m *Main) Open(ctx context.Context) error {
 	return nil
 }
 
-// startListener starts the hub and the LISTEN loop feeding it, and waits
-// for the first LISTEN so no stream can start before events flow.
+// startListener starts the hub and the LISTEN loops feeding it (durable
+// events, and ephemeral ones), waits for the first LISTENs so no stream
+// can start before events flow, and starts sending signals.
 func (m *Main) startListener(ctx context.Context, url string, db *postgres.DB) error {
-	m.hub = stream.NewHub(db, m.Logger, stream.DefaultQueueLen, stream.WithObserver(m.metrics))
+	m.presence = stream.NewPresence(m.signals, m.Config.PresenceGrace)
+	m.signals.SetOnline(m.presence.Online)
+	m.hub = stream.NewHub(db, m.Logger, stream.DefaultQueueLen, stream.WithObserver(m.metrics), stream.WithPresence(m.presence))
 	m.listener = postgres.NewListener(url, m.hub, m.Logger, postgres.OnReconnect(m.metrics.ListenerReconnected))
+	signalListener := postgres.NewSignalListener(url, m.pool, stream.NewEphemeral(m.hub), m.Logger)
 	lctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	m.stopListener = cancel
-	m.listenerDone = make(chan struct{})
-	up := make(chan struct{})
+	m.listenerDone, m.signalDone = make(chan struct{}), make(chan struct{})
+	up, signalsUp := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(m.listenerDone)
 		m.listener.Run(lctx, up)
 	}()
-	select {
-	case <-up:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-time.After(30 * time.Second):
-		return errors.New("listener: no LISTEN connection after 30s")
+	go func() {
+		defer close(m.signalDone)
+		signalListener.Run(lctx, signalsUp)
+	}()
+	timeout := time.After(30 * time.Second)
+	for _, ch := range []chan struct{}{up, signalsUp} {
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-timeout:
+			return errors.New("listener: no LISTEN connection after 30s")
+		}
 	}
+	return m.signals.Start(ctx)
 }
 
 // ready is readiness: not shutting down, the database answers and the
@@ -222,6 +245,11 @@ func (m *Main) Addr() string { return m.ln.Addr().String() }
 func (m *Main) Close(ctx context.Context) error {
 	var errs []error
 	m.draining.Store(true)
+	if m.presence != nil {
+		// Streams ending now do not take their users offline one by one:
+		// the replica hands them over as a whole (signals.Close).
+		m.presence.Stop()
+	}
 	if m.hub != nil {
 		// Shutdown waits for open streams without ending them: end them
 		// now so their clients reconnect to another replica.
@@ -246,9 +274,13 @@ func (m *Main) Close(ctx context.Context) error {
 	if m.pprof != nil {
 		_ = m.pprof.Close()
 	}
+	if m.signals != nil {
+		m.signals.Close(ctx)
+	}
 	if m.stopListener != nil {
 		m.stopListener()
 		<-m.listenerDone
+		<-m.signalDone
 	}
 	if m.db != nil {
 		// Announce what committed before the pool goes (the other

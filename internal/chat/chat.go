@@ -63,6 +63,8 @@ type Member struct {
 	JoinedAt time.Time `json:"joined_at" example:"2026-11-21T09:31:00Z"`
 	// LastReadSeq is the member's read marker (read receipts).
 	LastReadSeq int64 `json:"last_read_seq" example:"40" doc:"How far the member has read: the seq of their read marker."`
+	// Online is the member's presence (see the presence event).
+	Online bool `json:"online" example:"true" doc:"Whether the member has a stream open on any replica (or closed their last one less than 3 s ago); the presence event tells of changes."`
 }
 
 // Message is a posted chat message; it is also the data of a message event.

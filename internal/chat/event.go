@@ -206,6 +206,12 @@ type Subscription interface {
 	// Advance tells the hub the subscriber has everything up to seq (from
 	// its own log reads), so such events need not be queued for it.
 	Advance(seq int64)
+	// Signals is signalled when ephemeral events (typing, member.read,
+	// presence) are queued; NextSignal pops them. None are queued before
+	// GoLive, which the stream calls once it has sent ready.
+	Signals() <-chan struct{}
+	NextSignal() (*Event, bool)
+	GoLive()
 	// Close ends the subscription.
 	Close()
 }
@@ -230,6 +236,14 @@ type UserSubscription interface {
 	RemoveRoom(roomID string)
 	// AdvanceRoom is Subscription.Advance for one room.
 	AdvanceRoom(roomID string, seq int64)
+	// Signals, NextSignal and GoLive are as for Subscription, for the
+	// subscribed rooms (presence once per user).
+	// Signals is signalled when ephemeral events (typing, member.read,
+	// presence) are queued; NextSignal pops them. None are queued before
+	// GoLive, which the stream calls once it has sent ready.
+	Signals() <-chan struct{}
+	NextSignal() (*Event, bool)
+	GoLive()
 	Close()
 }
 

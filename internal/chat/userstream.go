@@ -67,6 +67,11 @@ type UserFeed interface {
 	// Done and Err are the subscription's (shutdown, cut off).
 	Done() <-chan struct{}
 	Err() error
+	// Signals, NextSignal and GoLive are the subscription's ephemeral
+	// events, which bypass the feed: they have no place in a cursor.
+	Signals() <-chan struct{}
+	NextSignal() (*Event, bool)
+	GoLive()
 	Close()
 }
 

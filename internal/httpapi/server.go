@@ -37,6 +37,8 @@ type Options struct {
 	Cursors    *chat.CursorCodec
 	// Tickets mints and checks the stream tickets both streams accept.
 	Tickets chat.StreamTickets
+	// Signals announces typing to every replica's streams.
+	Signals chat.Signaler
 	// Ready reports whether this replica can serve: the database answers and
 	// the listener is connected.
 	Ready func(ctx context.Context) error
@@ -94,6 +96,7 @@ func New(opts Options) *Server {
 	s.registerStream()
 	s.registerUserStream()
 	s.registerTickets()
+	s.registerTyping()
 	describeProblems(s.api.OpenAPI())
 	rt.handle("GET /healthz", routeHealthz, s.healthz)
 	rt.handle("GET /readyz", routeReadyz, s.readyz)

@@ -191,6 +191,12 @@ func appendLine(b []byte, s string) []byte {
 	return b
 }
 
+// ephemeral buffers one ephemeral event: no id, so EventSource keeps its
+// last event id (the resume point) as it was.
+func (st *sseStream) ephemeral(ev *chat.Event) {
+	st.buf.Write(appendFrame(st.buf.AvailableBuffer(), "", string(ev.Type), ev.Data))
+}
+
 // liveHooks are a stream's parts of the live loop: its events and what to
 // do with each, and for user streams the resync signal and a timer.
 type liveHooks struct {
@@ -203,6 +209,9 @@ type liveHooks struct {
 	// next, when set, says when to call onTimer next.
 	next    func() time.Duration
 	onTimer func() error
+	// signals wakes the loop for ephemeral events, popped by popSignal.
+	signals   <-chan struct{}
+	popSignal func() (*chat.Event, bool)
 }
 
 // live runs the stream until it ends: heartbeats, the token's expiry (after
@@ -235,6 +244,10 @@ func (st *sseStream) live(ctx context.Context, h liveHooks) {
 		case <-h.ready:
 			// Write everything queued, then flush once.
 			err = st.handleQueued(h)
+		case <-h.signals:
+			for ev, ok := h.popSignal(); ok; ev, ok = h.popSignal() {
+				st.ephemeral(ev)
+			}
 		case <-h.resync:
 			err = h.onResync()
 		case <-timer:

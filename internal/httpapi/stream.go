@@ -55,21 +55,34 @@ type streamEvent struct {
 	name string
 	data any
 	doc  string
+	// noID: the event has no id: (ready, reauth and the ephemeral events).
+	noID bool
 }
+
+// ephemeralDoc is what every ephemeral event's description ends with.
+const ephemeralDoc = " Ephemeral: no `id:` (the resume point stays the last durable event's), never stored or replayed, " +
+	"sent only after `ready`, never to the user it is about."
 
 // streamEvents are the room stream's events.
 var streamEvents = []streamEvent{
-	{"message", chat.Message{}, "A message was posted. Sent with `event: message` (SSE's default type, so EventSource's onmessage fires for it)."},
-	{"member.joined", chat.MemberJoined{}, "A user joined or was added."},
-	{"member.left", chat.MemberLeft{}, "A user left or was removed; a removed user's own stream ends after it."},
-	{"room.updated", chat.RoomUpdated{}, "The room's name or topic changed."},
-	{"room.deleted", chat.RoomDeleted{}, "The room was deleted; the stream ends."},
-	{"message.edited", chat.MessageEdited{}, "A message was edited; data holds it after the edit."},
-	{"message.deleted", chat.MessageDeleted{}, "A message was deleted; its text is erased from history and from every replay."},
-	{"reaction.added", chat.ReactionAdded{}, "A member reacted to a message; count is the key's count after it."},
-	{"reaction.removed", chat.ReactionRemoved{}, "A member took a reaction back; count is the key's count after it."},
-	{"ready", chat.Ready{}, "Sent once, without id, when the replay is done and the stream is live."},
-	{"reauth", chat.Reauth{}, `Sent when the access token expires ({"reason":"token_expired"}); the stream ends. Reconnect with a fresh token and Last-Event-ID.`},
+	{"message", chat.Message{}, "A message was posted. Sent with `event: message` (SSE's default type, so EventSource's onmessage fires for it).", false},
+	{"member.joined", chat.MemberJoined{}, "A user joined or was added.", false},
+	{"member.left", chat.MemberLeft{}, "A user left or was removed; a removed user's own stream ends after it.", false},
+	{"room.updated", chat.RoomUpdated{}, "The room's name or topic changed.", false},
+	{"room.deleted", chat.RoomDeleted{}, "The room was deleted; the stream ends.", false},
+	{"message.edited", chat.MessageEdited{}, "A message was edited; data holds it after the edit.", false},
+	{"message.deleted", chat.MessageDeleted{}, "A message was deleted; its text is erased from history and from every replay.", false},
+	{"reaction.added", chat.ReactionAdded{}, "A member reacted to a message; count is the key's count after it.", false},
+	{"reaction.removed", chat.ReactionRemoved{}, "A member took a reaction back; count is the key's count after it.", false},
+	{"typing", chat.Typing{}, "A member is typing (POST /v1/rooms/{room_id}/typing): at most one per member and room every 2 s; " +
+		"show it for a few seconds unless it comes again." + ephemeralDoc, true},
+	{"member.read", chat.MemberRead{}, "A member's read marker moved (PUT /v1/rooms/{room_id}/read; posting moves the poster's " +
+		"marker without it): a read receipt." + ephemeralDoc, true},
+	{"presence", chat.Presence{}, "A member came online (opened their first stream, on any replica) or went offline (their last " +
+		"stream has been closed for 3 s, or their replica died). On the user stream, once per user however many rooms you " +
+		"share; for the state at connect, read the members' online field." + ephemeralDoc, true},
+	{"ready", chat.Ready{}, "Sent once, without id, when the replay is done and the stream is live.", true},
+	{"reauth", chat.Reauth{}, `Sent when the access token expires ({"reason":"token_expired"}); the stream ends. Reconnect with a fresh token and Last-Event-ID.`, true},
 }
 
 func (s *Server) registerStream() {
@@ -165,12 +178,17 @@ func (st *roomStream) open(ctx context.Context, expires time.Time) bool {
 		return false
 	}
 	ready, _ := json.Marshal(chat.Ready{RoomID: st.roomID, LastSeq: st.lastSent})
-	return st.ready(ready) == nil
+	if st.ready(ready) != nil {
+		return false
+	}
+	st.sub.GoLive() // ephemeral events from now on
+	return true
 }
 
 // run is the live stream, until it ends.
 func (st *roomStream) run(ctx context.Context) {
-	st.live(ctx, liveHooks{ready: st.sub.Ready(), pop: st.sub.Next, handle: st.write})
+	st.live(ctx, liveHooks{ready: st.sub.Ready(), pop: st.sub.Next, handle: st.write,
+		signals: st.sub.Signals(), popSignal: st.sub.NextSignal})
 }
 
 // replay sends the logged events after lastSent, page by page, and moves
@@ -253,7 +271,7 @@ func (s *Server) streamSchema(events []streamEvent, id *huma.Schema) *huma.Schem
 			"data":  data,
 		}
 		required := []string{"event", "data"}
-		if e.name != "ready" && e.name != "reauth" {
+		if !e.noID {
 			props["id"] = id
 			required = append(required, "id")
 		}

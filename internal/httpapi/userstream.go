@@ -38,7 +38,7 @@ func userStreamEvents() []streamEvent {
 	for _, e := range streamEvents {
 		switch e.name {
 		case "ready":
-			e = streamEvent{"ready", chat.UserReady{}, "Sent once, without id, when the replay is done and the stream is live (also when it started live); its cursor is the position then."}
+			e = streamEvent{"ready", chat.UserReady{}, "Sent once, without id, when the replay is done and the stream is live (also when it started live); its cursor is the position then.", true}
 		case "member.left":
 			e.doc = "A user left or was removed. After the caller's own, that room's events stop; the stream goes on."
 		case "room.deleted":
@@ -142,16 +142,22 @@ func (st *userStream) open(ctx context.Context, expires time.Time, cur *chat.Use
 		return false
 	}
 	data, _ := json.Marshal(chat.UserReady{Cursor: ready})
-	return st.ready(data) == nil
+	if st.ready(data) != nil {
+		return false
+	}
+	st.feed.GoLive() // ephemeral events from now on
+	return true
 }
 
 // run is the live stream, until it ends.
 func (st *userStream) run(ctx context.Context) {
 	st.live(ctx, liveHooks{
-		ready:  st.feed.Ready(),
-		pop:    st.feed.Next,
-		handle: func(ev *chat.Event) error { return st.failed(ctx, "handle event", st.feed.Handle(ctx, ev)) },
-		resync: st.feed.Resync(),
+		signals:   st.feed.Signals(),
+		popSignal: st.feed.NextSignal,
+		ready:     st.feed.Ready(),
+		pop:       st.feed.Next,
+		handle:    func(ev *chat.Event) error { return st.failed(ctx, "handle event", st.feed.Handle(ctx, ev)) },
+		resync:    st.feed.Resync(),
 		onResync: func() error {
 			return st.failed(ctx, "rebase", st.feed.Rebase(ctx))
 		},

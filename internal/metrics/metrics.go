@@ -57,6 +57,7 @@ type Metrics struct {
 	lag        prometheus.Histogram
 	ends       map[chat.StreamEnd]prometheus.Counter // read-only after New
 	reconnects prometheus.Counter
+	signals    *signalMetrics
 }
 
 // New registers every metric on a new registry.
@@ -95,6 +96,8 @@ func New(src Sources) *Metrics {
 	for _, r := range chat.StreamEnds() {
 		m.ends[r] = endsVec.WithLabelValues(string(r))
 	}
+	m.signals = newSignalMetrics()
+	m.reg.MustRegister(m.signals.collectors()...)
 	m.reg.MustRegister(m.requests, m.durations, m.fannedOut, m.lag, m.reconnects, endsVec,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

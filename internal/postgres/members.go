@@ -10,10 +10,14 @@ import (
 	"github.com/parley-chat/parley/internal/chat"
 )
 
+// onlineSQL is whether member m is online: has a presence session on any
+// replica (see presence.go).
+const onlineSQL = `EXISTS (SELECT 1 FROM presence_sessions p WHERE p.user_id = m.user_id)`
+
 func findMember(ctx context.Context, tx pgx.Tx, roomID, userID string) (chat.Member, error) {
 	var m chat.Member
-	u, err := scanUser(tx.QueryRow(ctx, `SELECT `+userCols+`, m.role, m.joined_at, m.last_read_seq FROM room_members m
-		JOIN users u ON u.id = m.user_id WHERE m.room_id = $1 AND m.user_id = $2`, roomID, userID), &m.Role, &m.JoinedAt, &m.LastReadSeq)
+	u, err := scanUser(tx.QueryRow(ctx, `SELECT `+userCols+`, m.role, m.joined_at, m.last_read_seq, `+onlineSQL+` FROM room_members m
+		JOIN users u ON u.id = m.user_id WHERE m.room_id = $1 AND m.user_id = $2`, roomID, userID), &m.Role, &m.JoinedAt, &m.LastReadSeq, &m.Online)
 	m.User, m.JoinedAt = u, m.JoinedAt.UTC()
 	return m, err
 }
@@ -22,7 +26,9 @@ func findMember(ctx context.Context, tx pgx.Tx, roomID, userID string) (chat.Mem
 // member.joined. The user must exist. The new member's read marker starts
 // at their own member.joined: the room's history before it is not unread.
 func addMember(ctx context.Context, tx pgx.Tx, room *chat.Room, userID string) (chat.Member, error) {
-	u, err := scanUser(tx.QueryRow(ctx, `SELECT `+userCols+` FROM users u WHERE u.id = $1`, userID))
+	var online bool
+	u, err := scanUser(tx.QueryRow(ctx, `SELECT `+userCols+`, EXISTS (SELECT 1 FROM presence_sessions p WHERE p.user_id = u.id)
+		FROM users u WHERE u.id = $1`, userID), &online)
 	if err != nil {
 		return chat.Member{}, userError(err)
 	}
@@ -40,7 +46,7 @@ func addMember(ctx context.Context, tx pgx.Tx, room *chat.Room, userID string) (
 	if err == nil {
 		err = openPeriod(ctx, tx, userID, room.ID, ev.Seq)
 	}
-	return chat.Member{User: u, Role: chat.RoleMember, JoinedAt: at, LastReadSeq: joinedSeq}, err
+	return chat.Member{User: u, Role: chat.RoleMember, JoinedAt: at, LastReadSeq: joinedSeq, Online: online}, err
 }
 
 // removeMember deletes userID's membership of the locked room and records
@@ -108,7 +114,7 @@ func (db *DB) FindMembers(ctx context.Context, userID, roomID string) ([]chat.Me
 	if err != nil {
 		return nil, err
 	}
-	rows, err := db.pool.Query(ctx, `SELECT `+userCols+`, m.role, m.joined_at, m.last_read_seq FROM room_members m
+	rows, err := db.pool.Query(ctx, `SELECT `+userCols+`, m.role, m.joined_at, m.last_read_seq, `+onlineSQL+` FROM room_members m
 		JOIN users u ON u.id = m.user_id WHERE m.room_id = $1 ORDER BY m.joined_at, u.username`, room.ID)
 	if err != nil {
 		return nil, dbError(err, "list members")
@@ -116,7 +122,7 @@ func (db *DB) FindMembers(ctx context.Context, userID, roomID string) ([]chat.Me
 	members, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (chat.Member, error) {
 		var m chat.Member
 		var joined time.Time
-		u, err := scanUser(row, &m.Role, &joined, &m.LastReadSeq)
+		u, err := scanUser(row, &m.Role, &joined, &m.LastReadSeq, &m.Online)
 		m.User, m.JoinedAt = u, joined.UTC()
 		return m, err
 	})

@@ -31,6 +31,8 @@ type DB struct {
 	// group commits posts arriving together in one transaction (see
 	// groupcommit.go).
 	group *groupCommitter
+	// signals announces read receipts (nil: none).
+	signals chat.Signaler
 }
 
 // NewDB wraps an open pool; its calls take the pool's deadline.

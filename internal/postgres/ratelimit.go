@@ -35,6 +35,9 @@ type Option func(*DB)
 // WithLimits sets the rate limits; without it there are none.
 func WithLimits(l Limits) Option { return func(db *DB) { db.limits = l } }
 
+// WithSignaler has the DB announce read receipts (member.read) through s.
+func WithSignaler(s chat.Signaler) Option { return func(db *DB) { db.signals = s } }
+
 var _ chat.LoginThrottle = (*DB)(nil)
 
 // The write limit is a token bucket per user in write_buckets: a charge

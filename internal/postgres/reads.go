@@ -74,7 +74,11 @@ func (db *DB) MarkRead(ctx context.Context, userID, roomID string, seq int64) (c
 	if seq > room.LastSeq {
 		return chat.ReadState{}, chat.Invalid("body.seq", "seq %d is beyond the room's last seq %d", seq, room.LastSeq)
 	}
-	rs, _, err := moveMarker(ctx, db.pool, room.ID, userID, seq)
+	rs, moved, err := moveMarker(ctx, db.pool, room.ID, userID, seq)
+	if err == nil && moved && db.signals != nil {
+		// A read receipt for the other members' streams.
+		db.signals.MemberRead(room.ID, userID, rs.LastReadSeq)
+	}
 	return rs, err
 }
 

@@ -55,6 +55,8 @@ type Hub struct {
 	// pending holds rooms whose last log read failed: their subscribers
 	// wait for events the hub could not read yet.
 	pending map[string]struct{}
+	// presence hears each subscription open and close (nil: nobody).
+	presence *Presence
 }
 
 var (
@@ -99,6 +101,10 @@ type Option func(*Hub)
 // WithObserver has the hub report its fan-out to o.
 func WithObserver(o Observer) Option { return func(h *Hub) { h.obs = o } }
 
+// WithPresence has the hub tell p about every subscription that opens and
+// closes: a user is online while any of their streams is open.
+func WithPresence(p *Presence) Option { return func(h *Hub) { h.presence = p } }
+
 // NewHub returns a hub reading gaps and references from log.
 func NewHub(log chat.EventLog, logger *slog.Logger, queueLen int, opts ...Option) *Hub {
 	if queueLen <= 0 {
@@ -113,7 +119,7 @@ func NewHub(log chat.EventLog, logger *slog.Logger, queueLen int, opts ...Option
 }
 
 func (h *Hub) newSubscription(userID string) *subscription {
-	return &subscription{hub: h, userID: userID, q: newQueue(h.queueLen), done: make(chan struct{})}
+	return &subscription{hub: h, userID: userID, q: newQueue(h.queueLen), sigs: newQueue(signalQueueLen), done: make(chan struct{})}
 }
 
 // Subscribe registers a subscriber of roomID positioned at after.
@@ -125,6 +131,7 @@ func (h *Hub) Subscribe(roomID, userID string, after int64) (chat.Subscription, 
 		return nil, ErrShutdown
 	}
 	h.nsubs++
+	h.presence.Opened(userID)
 	h.addRoomLocked(s, roomID, after)
 	return s, nil
 }
@@ -141,6 +148,7 @@ func (h *Hub) SubscribeUser(userID string) (chat.UserSubscription, error) {
 		return nil, ErrShutdown
 	}
 	h.nsubs++
+	h.presence.Opened(userID)
 	subs := h.users[userID]
 	if subs == nil {
 		subs = make(map[*subscription]struct{})
@@ -404,6 +412,7 @@ func (h *Hub) removeLocked(s *subscription, err error) {
 		}
 	}
 	h.nsubs--
+	h.presence.Closed(s.userID)
 	s.err = err
 	close(s.done)
 }
@@ -444,6 +453,10 @@ type subscription struct {
 	hub    *Hub
 	userID string
 	q      *queue
+	// sigs queues ephemeral events, once live is set (guarded by
+	// hub.mu); a full one drops them.
+	sigs   *queue
+	live   bool
 	done   chan struct{}
 	resync chan struct{} // user streams only
 	// Guarded by hub.mu: the rooms it is in (its positions are in each
@@ -456,6 +469,15 @@ type subscription struct {
 func (s *subscription) Ready() <-chan struct{}    { return s.q.ready }
 func (s *subscription) Next() (*chat.Event, bool) { return s.q.next() }
 func (s *subscription) Done() <-chan struct{}     { return s.done }
+
+func (s *subscription) Signals() <-chan struct{}        { return s.sigs.ready }
+func (s *subscription) NextSignal() (*chat.Event, bool) { return s.sigs.next() }
+
+func (s *subscription) GoLive() {
+	s.hub.mu.Lock()
+	defer s.hub.mu.Unlock()
+	s.live = true
+}
 
 func (s *subscription) Err() error {
 	select {

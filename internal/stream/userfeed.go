@@ -126,6 +126,11 @@ func (f *UserFeed) Done() <-chan struct{}   { return f.sub.Done() }
 func (f *UserFeed) Err() error              { return f.sub.Err() }
 func (f *UserFeed) Close()                  { f.sub.Close() }
 
+// Signals, NextSignal and GoLive are the subscription's ephemeral events.
+func (f *UserFeed) Signals() <-chan struct{}        { return f.sub.Signals() }
+func (f *UserFeed) NextSignal() (*chat.Event, bool) { return f.sub.NextSignal() }
+func (f *UserFeed) GoLive()                         { f.sub.GoLive() }
+
 // Start places the feed at cur (nil: live) and replays from the log what
 // the user missed in every room, emitting each event. It returns the
 // cursor to send with ready.

@@ -359,6 +359,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/rooms/{room_id}/typing": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Say you are typing
+         * @description Members only. Sends a `typing` event `{room_id, user_id}` to the other members' room and user streams, on every replica. Call it as the user types (every keystroke is fine): at most one event per user and room every 2 s goes out, across all replicas; the rest are answered 204 and dropped. Not counted against the write limit. Nothing is stored.
+         */
+        post: operations["sendTyping"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/stream-tickets": {
         parameters: {
             query?: never;
@@ -508,6 +528,11 @@ export interface components {
              */
             last_read_seq: number;
             /**
+             * @description Whether the member has a stream open on any replica (or closed their last one less than 3 s ago); the presence event tells of changes.
+             * @example true
+             */
+            online: boolean;
+            /**
              * @example member
              * @enum {string}
              */
@@ -561,6 +586,24 @@ export interface components {
         };
         MemberList: {
             members: components["schemas"]["Member"][];
+        };
+        MemberRead: {
+            /**
+             * Format: int64
+             * @description The member's read marker after the move.
+             * @example 42
+             */
+            last_read_seq: number;
+            /**
+             * Format: uuid
+             * @example 0b9a3c1e-5d2f-4a8b-9c7d-1e2f3a4b5c6d
+             */
+            room_id: string;
+            /**
+             * Format: uuid
+             * @example 6f1c2d3e-4b5a-4c7d-8e9f-0a1b2c3d4e5f
+             */
+            user_id: string;
         };
         Message: {
             author: components["schemas"]["Author"];
@@ -673,6 +716,18 @@ export interface components {
              * @example 9d0c4b7a-1e2f-4a3b-8c5d-6e7f8a9b0c1d
              */
             reply_to?: string;
+        };
+        Presence: {
+            /**
+             * @description true: the user opened their first stream; false: their last one has been closed for 3 s.
+             * @example true
+             */
+            online: boolean;
+            /**
+             * Format: uuid
+             * @example 6f1c2d3e-4b5a-4c7d-8e9f-0a1b2c3d4e5f
+             */
+            user_id: string;
         };
         Reaction: {
             /**
@@ -980,6 +1035,18 @@ export interface components {
              * @example Qm9iIGlzIHR5cGluZy4uLiBhbmQgdGhpcyBpcyBub3QgYSB0b2tlbg
              */
             ticket: string;
+        };
+        Typing: {
+            /**
+             * Format: uuid
+             * @example 0b9a3c1e-5d2f-4a8b-9c7d-1e2f3a4b5c6d
+             */
+            room_id: string;
+            /**
+             * Format: uuid
+             * @example 6f1c2d3e-4b5a-4c7d-8e9f-0a1b2c3d4e5f
+             */
+            user_id: string;
         };
         Unread: {
             /** @description The caller's rooms with unread messages, newest room first. */
@@ -1523,6 +1590,27 @@ export interface operations {
                          * @example AdQFAQcMsR3pVtqKnS0xV0Q
                          */
                         id: string;
+                    } | {
+                        data: components["schemas"]["Typing"];
+                        /**
+                         * @description The event name.
+                         * @enum {string}
+                         */
+                        event: "typing";
+                    } | {
+                        data: components["schemas"]["MemberRead"];
+                        /**
+                         * @description The event name.
+                         * @enum {string}
+                         */
+                        event: "member.read";
+                    } | {
+                        data: components["schemas"]["Presence"];
+                        /**
+                         * @description The event name.
+                         * @enum {string}
+                         */
+                        event: "presence";
                     } | {
                         data: components["schemas"]["UserReady"];
                         /**
@@ -2211,6 +2299,27 @@ export interface operations {
                         event: "reaction.removed";
                         /** @description The event's seq. */
                         id: number;
+                    } | {
+                        data: components["schemas"]["Typing"];
+                        /**
+                         * @description The event name.
+                         * @enum {string}
+                         */
+                        event: "typing";
+                    } | {
+                        data: components["schemas"]["MemberRead"];
+                        /**
+                         * @description The event name.
+                         * @enum {string}
+                         */
+                        event: "member.read";
+                    } | {
+                        data: components["schemas"]["Presence"];
+                        /**
+                         * @description The event name.
+                         * @enum {string}
+                         */
+                        event: "presence";
                     } | {
                         data: components["schemas"]["Ready"];
                         /**
@@ -3469,6 +3578,83 @@ export interface operations {
             };
             /** @description Request Entity Too Large */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description The replica is at capacity, or the database is unavailable or did not answer in time. A write answered 503 may or may not have been stored: wait Retry-After seconds, then retry it (a post with the same client_id, which stores it at most once). */
+            503: {
+                headers: {
+                    /** @description Whole seconds to wait before retrying; at least 1. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+        };
+    };
+    sendTyping: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Room id. */
+                room_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description No Content */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Not Found */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
