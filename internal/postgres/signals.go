@@ -149,13 +149,13 @@ func (s *Signals) ReplicaID() string { return s.replicaID }
 func (s *Signals) SetOnline(online func() []string) { s.online = online }
 
 // Typing gathers a typing signal, unless this replica gathered one for
-// the user and room within chat.TypingInterval (receivers drop repeats
-// from other replicas; see stream.Ephemeral).
+// the user and room within its typing window (receivers drop repeats from
+// other replicas; see stream.Ephemeral).
 func (s *Signals) Typing(roomID, userID string) {
 	now := time.Now()
 	k := typedKey{roomID, userID}
 	s.mu.Lock()
-	if last, ok := s.typed[k]; ok && now.Sub(last) < chat.TypingInterval {
+	if last, ok := s.typed[k]; ok && now.Sub(last) < s.typingWindow() {
 		s.mu.Unlock()
 		s.obs.SignalsDropped(DropCoalesced, 1)
 		return
@@ -197,6 +197,19 @@ func (s *Signals) transition(userID string, online bool) {
 	}
 	s.presence[userID] = online
 }
+
+// typingWindow is how long this replica holds back a user's next typing
+// in a room: chat.TypingInterval, and a little more. Receivers drop a
+// typing stamped (by the database, at the flush) less than the interval
+// after the last one they let through; two keystrokes exactly 2 s apart
+// could be stamped a little closer than that (the first waited longer for
+// its flush), and the second, the only one of that window, would be lost.
+func (s *Signals) typingWindow() time.Duration {
+	return chat.TypingInterval + 2*s.cfg.Interval + typingSlack
+}
+
+// typingSlack covers the jitter of a flush's commit.
+const typingSlack = 50 * time.Millisecond
 
 // Start registers the replica, claims the users of replicas that died,
 // and sends gathered signals and heartbeats until Close.
@@ -261,7 +274,7 @@ func (s *Signals) flush(ctx context.Context) {
 	sigs, pres := s.pending, s.presence
 	s.pending, s.presence = nil, make(map[string]bool)
 	for k, t := range s.typed {
-		if now.Sub(t) >= chat.TypingInterval {
+		if now.Sub(t) >= s.typingWindow() {
 			delete(s.typed, k)
 		}
 	}

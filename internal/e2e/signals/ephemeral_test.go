@@ -13,6 +13,10 @@ import (
 // included, with a little room for a loaded test machine.
 const live = 1500 * time.Millisecond
 
+// typingWindow is more than a replica holds back a user's next typing in
+// a room (chat.TypingInterval and a slack for flush jitter).
+const typingWindow = chat.TypingInterval + 300*time.Millisecond
+
 func TestTypingAndReadReceipts(t *testing.T) {
 	c := e2e.NewCluster(t)
 	r1, r2 := c.MustStart(t), c.MustStart(t)
@@ -140,7 +144,7 @@ func TestTypingAndReadReceipts(t *testing.T) {
 			if _, ok := msg.field("id"); !ok {
 				t.Fatalf("a message frame without id: %q", msg.lines)
 			}
-			time.Sleep(chat.TypingInterval) // the last typing's window
+			time.Sleep(typingWindow) // the last typing's window
 			mustTyping(t, ana, room.ID)
 			f := mustWireEvent(t, frames, "typing")
 			if id, ok := f.field("id"); ok {
@@ -155,7 +159,7 @@ func TestTypingAndReadReceipts(t *testing.T) {
 		// replays its whole log, with no ephemeral event in it.
 		u := bob.As(r1.URL).OpenUserStream(t, "", nil)
 		cursor := decode[chat.UserReady](t, mustNextOf(t, u, "ready", wait)).Cursor
-		time.Sleep(chat.TypingInterval)
+		time.Sleep(typingWindow)
 		ana.MustPost(t, room.ID, "before the resume")
 		mustTyping(t, ana, room.ID)
 		mustNextOf(t, u, "typing", wait)
@@ -201,8 +205,9 @@ func TestTypingCoalescing(t *testing.T) {
 			t.Fatalf("%s: %d typing events for %d keystrokes within 2 s, want 1", name, len(fs), n)
 		}
 	}
-	// After the interval, the next keystroke gets through again.
-	for time.Since(start) < chat.TypingInterval+100*time.Millisecond {
+	// After the interval (and the replicas' slack for flush jitter), the
+	// next keystroke gets through again.
+	for time.Since(start) < typingWindow {
 		time.Sleep(20 * time.Millisecond)
 	}
 	mustTyping(t, ana.As(r2.URL), room.ID)
