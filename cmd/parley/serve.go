@@ -65,6 +65,7 @@ type Main struct {
 	// counts this replica's streams per user.
 	signals    *postgres.Signals
 	presence   *stream.Presence
+	ephemeral  *stream.Ephemeral
 	signalDone chan struct{}
 }
 
@@ -107,6 +108,7 @@ func (m *Main) Open(ctx context.Context) error {
 			st := streams.Stats()
 			return metrics.StreamCaps{Open: st.Open, RefusedUser: st.RefusedUser, RefusedReplica: st.RefusedReplica}
 		},
+		SignalsQueued: func() int64 { return m.ephemeral.Queued() },
 	})
 	m.signals = postgres.NewSignals(m.pool, m.Logger, postgres.SignalsConfig{
 		Interval:        m.Config.SignalInterval,
@@ -199,7 +201,8 @@ func (m *Main) startListener(ctx context.Context, url string, db *postgres.DB) e
 	m.signals.SetOnline(m.presence.Online)
 	m.hub = stream.NewHub(db, m.Logger, stream.DefaultQueueLen, stream.WithObserver(m.metrics), stream.WithPresence(m.presence))
 	m.listener = postgres.NewListener(url, m.hub, m.Logger, postgres.OnReconnect(m.metrics.ListenerReconnected))
-	signalListener := postgres.NewSignalListener(url, m.pool, stream.NewEphemeral(m.hub), m.Logger)
+	m.ephemeral = stream.NewEphemeral(m.hub)
+	signalListener := postgres.NewSignalListener(url, m.pool, m.ephemeral, m.Logger)
 	lctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	m.stopListener = cancel
 	m.listenerDone, m.signalDone = make(chan struct{}), make(chan struct{})

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -22,6 +23,14 @@ type Frame struct {
 	RawID string
 	Type  string // "message" for unnamed events
 	Data  string
+	// Pos is the frame's place in the stream, from 1.
+	Pos int
+}
+
+// ephemeral reports whether an event type is one of the ephemeral events
+// (typing, member.read, presence), which have no id and are never stored.
+func ephemeral(typ string) bool {
+	return typ == "typing" || typ == "member.read" || typ == "presence"
 }
 
 // Seq is the seq inside the frame's data.
@@ -33,10 +42,17 @@ func (f Frame) Seq() int64 {
 	return v.Seq
 }
 
-// Stream is an open room event stream, parsed with go-sse.
+// Stream is an open room event stream, parsed with go-sse. Frames carries
+// the durable events, ready and reauth; Signals the ephemeral events, which
+// interleave with them at any time after ready (a client that knows none of
+// them ignores them, as the contract asks).
 type Stream struct {
-	Resp   *http.Response
-	Frames chan Frame
+	Resp    *http.Response
+	Frames  chan Frame
+	Signals chan Frame
+	// early counts ephemeral frames that came before the first ready (the
+	// contract allows none).
+	early  atomic.Int64
 	err    error
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -116,23 +132,34 @@ func (c *Client) TryStreamOrRefusal(roomID, query string, header http.Header) (*
 		}
 		return nil, &Response{Status: resp.StatusCode, Header: resp.Header, Body: b}, nil
 	}
-	s := &Stream{Resp: resp, Frames: make(chan Frame, 100000), cancel: cancel, done: make(chan struct{})}
+	s := &Stream{Resp: resp, Frames: make(chan Frame, 100000), Signals: make(chan Frame, 100000), cancel: cancel, done: make(chan struct{})}
 	go func() {
 		defer close(s.done)
 		defer close(s.Frames)
+		defer close(s.Signals)
 		defer resp.Body.Close()
+		pos, ready := 0, false
 		for ev, err := range sse.Read(resp.Body, &sse.ReadConfig{MaxEventSize: 1 << 20}) {
 			if err != nil {
 				s.err = err
 				return
 			}
-			f := Frame{Type: ev.Type, Data: ev.Data}
+			pos++
+			f := Frame{Type: ev.Type, Data: ev.Data, Pos: pos}
 			if f.Type == "" {
 				f.Type = "message"
 			}
 			if f.Type != "ready" && f.Type != "reauth" {
 				f.RawID = ev.LastEventID
 				f.ID, _ = strconv.ParseInt(ev.LastEventID, 10, 64)
+			}
+			ready = ready || f.Type == "ready"
+			if ephemeral(f.Type) {
+				if !ready {
+					s.early.Add(1)
+				}
+				s.Signals <- f
+				continue
 			}
 			s.Frames <- f
 		}
@@ -188,6 +215,9 @@ func (s *Stream) WaitEnd(tb testing.TB, d time.Duration) []Frame {
 		}
 	}
 }
+
+// EarlySignals is how many ephemeral frames came before the first ready.
+func (s *Stream) EarlySignals() int64 { return s.early.Load() }
 
 // Close closes the stream from the client side.
 func (s *Stream) Close() {

@@ -38,6 +38,8 @@ type Sources struct {
 	Pool func() PoolStat
 	// Streams reads the stream caps' figures.
 	Streams func() StreamCaps
+	// SignalsQueued counts the ephemeral events queued for subscribers.
+	SignalsQueued func() int64
 }
 
 // StreamCaps are the stream caps' figures on this replica.
@@ -114,6 +116,12 @@ func New(src Sources) *Metrics {
 			}
 			return 0
 		}))
+	}
+	if src.SignalsQueued != nil {
+		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "parley_signals_fanned_out_total",
+			Help: "Ephemeral events (typing, member.read, presence) queued for this replica's stream subscribers: one per event and subscriber. Durable events count in parley_events_fanned_out_total.",
+		}, func() float64 { return float64(src.SignalsQueued()) }))
 	}
 	if src.Pool != nil {
 		m.reg.MustRegister(newPoolCollector(src.Pool))

@@ -35,12 +35,6 @@ func (c *signalCounter) SignalsDropped(reason string, n int) {
 
 func (c *signalCounter) NotificationQueueUsage(float64) {}
 
-// fanOutCounter is a stream.Observer counting deliveries.
-type fanOutCounter struct{ n atomic.Int64 }
-
-func (c *fanOutCounter) FannedOut(n int)         { c.n.Add(int64(n)) }
-func (c *fanOutCounter) Delivered(time.Duration) {}
-
 // BenchmarkTypists measures what a room full of typists costs the
 // database: 100 typists in a 1,000-member room, each sending a keystroke
 // every 100 ms (faster than people type, each keystroke a POST .../typing),
@@ -62,8 +56,7 @@ func BenchmarkTypists(b *testing.B) {
 	roomID := f.MustRoom(b)
 	pool := f.db.Pool()
 
-	fanned := &fanOutCounter{}
-	hub := stream.NewHub(f.db, logger, 0, stream.WithObserver(fanned))
+	hub := stream.NewHub(f.db, logger, 0)
 	defer hub.Close()
 	var drainers sync.WaitGroup
 	for range members {
@@ -85,7 +78,8 @@ func BenchmarkTypists(b *testing.B) {
 		})
 	}
 	lctx, stopListener := context.WithCancel(ctx)
-	listener := postgres.NewSignalListener(f.url, pool, stream.NewEphemeral(hub), logger)
+	eph := stream.NewEphemeral(hub)
+	listener := postgres.NewSignalListener(f.url, pool, eph, logger)
 	up, listenerDone := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(listenerDone)
@@ -114,7 +108,7 @@ func BenchmarkTypists(b *testing.B) {
 			b.Fatal(err)
 		}
 		return snapshot{time.Now(), keystrokes.Load(), counts.transactions.Load(), counts.payloads.Load(), counts.bytes.Load(),
-			counts.signals.Load(), fanned.n.Load(), wal}
+			counts.signals.Load(), eph.Queued(), wal}
 	}
 	var total snapshot
 	b.ResetTimer()

@@ -2,6 +2,7 @@ package stream
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/parley-chat/parley/internal/chat"
@@ -36,6 +37,9 @@ const typingSweepEvery = 10 * time.Second
 // DeliverSignals is called by one goroutine, the signal listener's.
 type Ephemeral struct {
 	hub *Hub
+	// queued counts ephemeral events queued for subscribers, one per
+	// event and subscriber (apart from the durable events' fan-out count).
+	queued atomic.Int64
 
 	mu        sync.Mutex
 	typing    map[typingKey]time.Time // last let through, by the batches' clock
@@ -66,10 +70,11 @@ func (e *Ephemeral) DeliverSignals(at time.Time, sigs []chat.Signal, rooms map[s
 			queued += e.hub.signalRoom(ev)
 		}
 	}
-	if queued > 0 {
-		e.hub.obs.FannedOut(queued)
-	}
+	e.queued.Add(int64(queued))
 }
+
+// Queued is how many ephemeral events were queued for subscribers so far.
+func (e *Ephemeral) Queued() int64 { return e.queued.Load() }
 
 // letTypingThrough reports whether a typing signal stamped at is the first
 // for its user and room in chat.TypingInterval, and records it if so.

@@ -17,14 +17,24 @@ import (
 // ephemeralTypes are the event types that are never stored or replayed.
 var ephemeralTypes = []string{"typing", "member.read", "presence"}
 
+// channel is where s delivers frames of type typ: its durable frames or
+// its ephemeral ones.
+func channel(s *e2e.Stream, typ string) chan e2e.Frame {
+	if slices.Contains(ephemeralTypes, typ) {
+		return s.Signals
+	}
+	return s.Frames
+}
+
 // mustNextOf reads s until a frame of type typ and returns it, failing
 // after d. Frames of other types are skipped.
 func mustNextOf(tb testing.TB, s *e2e.Stream, typ string, d time.Duration) e2e.Frame {
 	tb.Helper()
 	deadline := time.After(d)
+	frames := channel(s, typ)
 	for {
 		select {
-		case f, ok := <-s.Frames:
+		case f, ok := <-frames:
 			if !ok {
 				tb.Fatalf("stream ended before a %s frame", typ)
 			}
@@ -37,14 +47,14 @@ func mustNextOf(tb testing.TB, s *e2e.Stream, typ string, d time.Duration) e2e.F
 	}
 }
 
-// framesFor reads s for d and returns the frames of the given types;
-// with d 0 it takes the frames already received.
+// framesFor reads s's ephemeral frames for d and returns those of the
+// given types; with d 0 it takes the frames already received.
 func framesFor(s *e2e.Stream, d time.Duration, types ...string) []e2e.Frame {
 	var out []e2e.Frame
 	if d == 0 {
 		for {
 			select {
-			case f, ok := <-s.Frames:
+			case f, ok := <-s.Signals:
 				if !ok {
 					return out
 				}
@@ -59,7 +69,7 @@ func framesFor(s *e2e.Stream, d time.Duration, types ...string) []e2e.Frame {
 	deadline := time.After(d)
 	for {
 		select {
-		case f, ok := <-s.Frames:
+		case f, ok := <-s.Signals:
 			if !ok {
 				return out
 			}
@@ -77,10 +87,8 @@ func framesFor(s *e2e.Stream, d time.Duration, types ...string) []e2e.Frame {
 func mustUntilReady(tb testing.TB, s *e2e.Stream) []e2e.Frame {
 	tb.Helper()
 	fs := s.UntilReady(tb, wait)
-	for _, f := range fs {
-		if slices.Contains(ephemeralTypes, f.Type) {
-			tb.Fatalf("%s frame before ready: %+v", f.Type, f)
-		}
+	if n := s.EarlySignals(); n > 0 {
+		tb.Fatalf("%d ephemeral frames before ready", n)
 	}
 	return fs
 }
