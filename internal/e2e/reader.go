@@ -37,8 +37,12 @@ func (c *Client) API(tb testing.TB) *api.API {
 // is stopped, and waited for, when the test ends.
 type Reader struct {
 	Stream *api.Stream
-	// Events are the events read, in order; closed when reading stopped.
-	Events chan api.Event
+	// Events are the durable events, ready and reauth read, in order;
+	// Signals the ephemeral ones (typing, member.read, presence), which
+	// interleave with them at any time after ready. Both are closed when
+	// reading stopped.
+	Events  chan api.Event
+	Signals chan api.Event
 	// Reconnects receives the reason of every reconnection.
 	Reconnects chan error
 	cancel     context.CancelFunc
@@ -50,7 +54,7 @@ type Reader struct {
 // roomID is "", through a, from opts.After.
 func Read(tb testing.TB, a *api.API, roomID string, opts api.StreamOptions) *Reader {
 	tb.Helper()
-	r := &Reader{Events: make(chan api.Event, 100000), Reconnects: make(chan error, 1000), done: make(chan struct{})}
+	r := &Reader{Events: make(chan api.Event, 100000), Signals: make(chan api.Event, 100000), Reconnects: make(chan error, 1000), done: make(chan struct{})}
 	opts.OnReconnect = func(err error, _ time.Duration) {
 		select {
 		case r.Reconnects <- err:
@@ -67,10 +71,15 @@ func Read(tb testing.TB, a *api.API, roomID string, opts api.StreamOptions) *Rea
 	go func() {
 		defer close(r.done)
 		defer close(r.Events)
+		defer close(r.Signals)
 		for ev, err := range r.Stream.Events(ctx) {
 			if err != nil {
 				r.err = err
 				return
+			}
+			if ephemeral(ev.Type) {
+				r.Signals <- ev
+				continue
 			}
 			r.Events <- ev
 		}
