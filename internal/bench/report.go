@@ -64,10 +64,13 @@ type ReplicaReport struct {
 	KiBPerStream float64 `json:"kib_per_stream,omitempty"`
 }
 
-// OK reports whether every stream opened and every delivery checked out.
+// OK reports whether every stream opened, every post was accepted and every
+// delivery checked out. A post the server refused (a 503 when the box
+// stalls, a 429 when the limits are too low for the load) fails the run: its
+// figures were taken under errors.
 func (r *Report) OK() bool {
 	d := r.Deliveries
-	return r.Streams.Opened == r.Streams.Wanted && r.Streams.EndedEarly == 0 &&
+	return r.Streams.Opened == r.Streams.Wanted && r.Streams.EndedEarly == 0 && r.Posts.Failed == 0 &&
 		d.Lost == 0 && d.Duplicated == 0 && d.OutOfOrder == 0 && d.Received == d.Expected
 }
 
@@ -161,9 +164,9 @@ func (r *Report) WriteTable(w io.Writer) error {
 		p("replica\t%s (pid %d): %d streams, RSS %.1f -> %.1f MiB open, %.1f MiB at end: %.1f KiB per stream",
 			rr.URL, rr.PID, rr.Streams, float64(rr.RSSBeforeKiB)/1024, float64(rr.RSSOpenKiB)/1024, float64(rr.RSSEndKiB)/1024, rr.KiBPerStream)
 	}
-	verdict := "OK: every stream open, nothing lost, duplicated or out of order"
+	verdict := "OK: every stream open, every post accepted, nothing lost, duplicated or out of order"
 	if !r.OK() {
-		verdict = "FAILED: see streams and deliveries above"
+		verdict = "FAILED: see streams, posts, errors and deliveries above"
 	}
 	p("result\t%s", verdict)
 	return tw.Flush()
