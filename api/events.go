@@ -40,7 +40,7 @@ type Event struct {
 	// *Message, *MemberJoined, *MemberLeft, *RoomUpdated, *RoomDeleted,
 	// *MessageEdited, *MessageDeleted, *ReactionAdded, *ReactionRemoved,
 	// *Ready (room stream), *UserReady (user stream), *Reauth,
-	// *TypingEvent, *MemberReadEvent or *PresenceEvent. It is nil for a
+	// *Typing, *MemberRead or *Presence. It is nil for a
 	// type this package does not know: the contract lets servers add
 	// event types, and clients pass over what they do not know.
 	Payload any
@@ -59,27 +59,6 @@ func (e Event) Seq() int64 {
 // Durable reports whether the event is one of the room log's (it has an
 // id to resume after).
 func (e Event) Durable() bool { return e.ID != "" }
-
-// TypingEvent is the data of a typing event: user_id is typing in room_id.
-type TypingEvent struct {
-	RoomId string `json:"room_id"`
-	UserId string `json:"user_id"`
-}
-
-// MemberReadEvent is the data of a member.read event: user_id's read
-// marker in room_id moved to last_read_seq.
-type MemberReadEvent struct {
-	RoomId      string `json:"room_id"`
-	UserId      string `json:"user_id"`
-	LastReadSeq int64  `json:"last_read_seq"`
-}
-
-// PresenceEvent is the data of a presence event: user_id came online or
-// went offline.
-type PresenceEvent struct {
-	UserId string `json:"user_id"`
-	Online bool   `json:"online"`
-}
 
 // decodePayload decodes data of event type typ as sent on a user stream
 // (user) or a room stream; an unknown type gives nil.
@@ -113,11 +92,11 @@ func decodePayload(typ string, data []byte, user bool) (any, error) {
 	case EventReauth:
 		p = new(Reauth)
 	case EventTyping:
-		p = new(TypingEvent)
+		p = new(Typing)
 	case EventMemberRead:
-		p = new(MemberReadEvent)
+		p = new(MemberRead)
 	case EventPresence:
-		p = new(PresenceEvent)
+		p = new(Presence)
 	default:
 		return nil, nil
 	}

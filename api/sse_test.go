@@ -67,9 +67,9 @@ func TestDecodePayload(t *testing.T) {
 		{EventMessage, false, `{"id":"m1","seq":2}`, "*api.Message"},
 		{EventReady, false, `{"room_id":"r","last_seq":3}`, "*api.Ready"},
 		{EventReady, true, `{"cursor":"abc"}`, "*api.UserReady"},
-		{EventTyping, false, `{"room_id":"r","user_id":"u"}`, "*api.TypingEvent"},
-		{EventMemberRead, true, `{"room_id":"r","user_id":"u","last_read_seq":4}`, "*api.MemberReadEvent"},
-		{EventPresence, true, `{"user_id":"u","online":true}`, "*api.PresenceEvent"},
+		{EventTyping, false, `{"room_id":"r","user_id":"u"}`, "*api.Typing"},
+		{EventMemberRead, true, `{"room_id":"r","user_id":"u","last_read_seq":4}`, "*api.MemberRead"},
+		{EventPresence, true, `{"user_id":"u","online":true}`, "*api.Presence"},
 		{"something.new", false, `{"x":1}`, "<nil>"},
 	}
 	for _, tt := range tests {

@@ -1,20 +1,10 @@
 import type { ParleyClient, Schemas } from "./client.js";
 import { ParleyError } from "./errors.js";
 
-/** Ephemeral events (contract v1.1): no id, never replayed. */
-export interface Typing {
-  room_id: string;
-  user_id: string;
-}
-export interface MemberRead {
-  room_id: string;
-  user_id: string;
-  last_read_seq: number;
-}
-export interface Presence {
-  user_id: string;
-  online: boolean;
-}
+/** Ephemeral events' data (contract v1.1): no id, never replayed. */
+export type Typing = Schemas["Typing"];
+export type MemberRead = Schemas["MemberRead"];
+export type Presence = Schemas["Presence"];
 
 /** Durable events: `id` is the room's seq, or a user stream's cursor. */
 export type DurableEvent =

@@ -397,3 +397,56 @@ func TestReaderTypedEvents(t *testing.T) {
 	replay := e2e.Read(t, alice, room.Id, api.StreamOptions{After: fmt.Sprint(msg.Seq - 1)})
 	check(t, replay.UntilReady(t, wait), false)
 }
+
+// TestReaderEphemeral: typing, member.read and presence arrive typed
+// through the reader, without an id, and leave its position alone.
+func TestReaderEphemeral(t *testing.T) {
+	r := e2e.NewCluster(t).MustStart(t)
+	alice := MustRegister(t, r.URL, "alice")
+	bob := MustRegister(t, r.URL, "bob")
+	room := MustRoom(t, alice, "general")
+	if _, err := bob.JoinRoomWithResponse(t.Context(), room.Id); err != nil {
+		t.Fatal(err)
+	}
+	rd := e2e.Read(t, alice, "", api.StreamOptions{})
+	rd.UntilReady(t, wait)
+	pos := rd.Stream.LastID()
+	bobSession, _ := bob.Session()
+	bobRd := e2e.Read(t, bob, room.Id, api.StreamOptions{}) // bob comes online
+	bobRd.UntilReady(t, wait)
+	msg := MustPost(t, alice, room.Id, "hello") // bob's own post would move his marker silently
+	if _, err := bob.SendTypingWithResponse(t.Context(), room.Id); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bob.MarkReadWithResponse(t.Context(), room.Id, api.MarkReadRequest{Seq: msg.Seq}); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	timeout := time.After(wait)
+	for len(seen) < 3 {
+		var ev api.Event
+		select {
+		case ev = <-rd.Signals:
+		case <-timeout:
+			t.Fatalf("signals seen %v after %s, want typing, member.read and presence", seen, wait)
+		}
+		ok := false
+		switch p := ev.Payload.(type) {
+		case *api.Presence:
+			ok = p.UserId == bobSession.User.Id && p.Online
+		case *api.Typing:
+			ok = p.UserId == bobSession.User.Id && p.RoomId == room.Id
+		case *api.MemberRead:
+			ok = p.UserId == bobSession.User.Id && p.LastReadSeq == msg.Seq
+		}
+		if !ok || ev.ID != "" || ev.Durable() {
+			t.Fatalf("%s: %+v (id %q), want bob's, without an id", ev.Type, ev.Payload, ev.ID)
+		}
+		seen[ev.Type] = true
+	}
+	// The durable message came through Events, and only it moved the
+	// reader's position.
+	if m := rd.Next(t, wait); m.Type != api.EventMessage || rd.Stream.LastID() == pos || rd.Stream.LastID() != m.ID {
+		t.Fatalf("got %+v, position %q (was %q), want the message as the position", m, rd.Stream.LastID(), pos)
+	}
+}
