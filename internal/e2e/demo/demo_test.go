@@ -117,11 +117,6 @@ func runScenario(t *testing.T, dir, scenario string, apiEnv ...string) {
 	api := cluster.MustStart(t)
 	mustStartDemo(t, demoAddr, apiURL)
 
-	ephemeral := "1"
-	if !servesTyping(t, apiURL) {
-		ephemeral = "0"
-		t.Log("the API has no POST /v1/rooms/{room_id}/typing: typing, presence and read receipts are not checked")
-	}
 	shot := filepath.Join(artifactsDir(t), "demo-"+scenario+".png")
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
@@ -131,7 +126,7 @@ func runScenario(t *testing.T, dir, scenario string, apiEnv ...string) {
 	// whole process group, not node alone.
 	node.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	node.Cancel = func() error { return syscall.Kill(-node.Process.Pid, syscall.SIGKILL) }
-	node.Env = append(os.Environ(), "DEMO_URL="+demoURL+"/", "API_URL="+apiURL, "SCREENSHOT="+shot, "CHROMIUM="+chromium, "EPHEMERAL="+ephemeral)
+	node.Env = append(os.Environ(), "DEMO_URL="+demoURL+"/", "API_URL="+apiURL, "SCREENSHOT="+shot, "CHROMIUM="+chromium)
 	var stderr bytes.Buffer
 	node.Stderr = &stderr
 	stdin, err := node.StdinPipe()
@@ -185,22 +180,6 @@ func runScenario(t *testing.T, dir, scenario string, apiEnv ...string) {
 	if err != nil {
 		t.Fatalf("demo.mjs %s: %v", scenario, err)
 	}
-}
-
-// servesTyping says whether the API documents the typing call (the
-// ephemeral events came in a later version of the server than the demo).
-func servesTyping(t *testing.T, apiURL string) bool {
-	t.Helper()
-	resp, err := http.Get(apiURL + "/openapi.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET /openapi.json: %d %v", resp.StatusCode, err)
-	}
-	return bytes.Contains(b, []byte(`"/v1/rooms/{room_id}/typing"`))
 }
 
 // mustStartDemo runs `parley demo` on addr until the test ends.
