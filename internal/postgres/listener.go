@@ -11,7 +11,6 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/parley-chat/parley/internal/chat"
-	"github.com/parley-chat/parley/internal/logs"
 )
 
 // ListenerAppName is the application_name of LISTEN connections, so
@@ -63,53 +62,21 @@ func (l *Listener) Backend() uint32 {
 // Run listens until ctx ends. ready is closed once the first LISTEN is in
 // place, so a replica can wait for it before serving streams.
 func (l *Listener) Run(ctx context.Context, ready chan<- struct{}) {
-	backoff := 50 * time.Millisecond
-	first := true
-	for ctx.Err() == nil {
-		err := l.session(ctx, !first, func() {
-			if first {
-				first = false
-				close(ready)
-			}
-			backoff = 50 * time.Millisecond
-		})
-		if ctx.Err() != nil {
-			return
-		}
-		l.logger.Warn("listener disconnected; reconnecting", "err", err, logs.Millis("backoff", backoff))
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(backoff):
-		}
-		backoff = min(backoff*2, 2*time.Second)
-	}
+	runListenSessions(ctx, l.logger, "listener", ready, l.session)
 }
 
 // session runs one connection: connect, LISTEN, resync if this is a
 // reconnect, then deliver notifications until the connection fails.
 func (l *Listener) session(ctx context.Context, resync bool, up func()) error {
-	cfg, err := pgx.ParseConfig(l.url)
+	conn, err := dialListen(ctx, l.url, ListenerAppName, NotifyChannel)
 	if err != nil {
-		return fmt.Errorf("parse database url: %w", err)
-	}
-	cfg.RuntimeParams["application_name"] = ListenerAppName
-	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	conn, err := pgx.ConnectConfig(cctx, cfg)
-	cancel()
-	if err != nil {
-		return fmt.Errorf("connect: %w", err)
+		return err
 	}
 	defer func() {
 		l.connected.Store(false)
 		l.conn.Store(nil)
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
-		defer cancel()
-		_ = conn.Close(cctx)
+		closeListenConn(ctx, conn)
 	}()
-	if _, err := conn.Exec(ctx, "LISTEN "+NotifyChannel); err != nil {
-		return fmt.Errorf("listen: %w", err)
-	}
 	l.conn.Store(conn)
 	l.connected.Store(true)
 	l.logger.Info("listener connected", "backend_pid", conn.PgConn().PID())

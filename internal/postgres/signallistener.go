@@ -8,11 +8,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/parley-chat/parley/internal/chat"
-	"github.com/parley-chat/parley/internal/logs"
 )
 
 // SignalListenerAppName is the application_name of the signal LISTEN
@@ -44,50 +42,20 @@ func (l *SignalListener) Connected() bool { return l.connected.Load() }
 // Run listens until ctx ends; ready is closed once the first LISTEN is in
 // place.
 func (l *SignalListener) Run(ctx context.Context, ready chan<- struct{}) {
-	backoff := 50 * time.Millisecond
-	first := true
-	for ctx.Err() == nil {
-		err := l.session(ctx, func() {
-			if first {
-				first = false
-				close(ready)
-			}
-			backoff = 50 * time.Millisecond
-		})
-		if ctx.Err() != nil {
-			return
-		}
-		l.logger.Warn("signal listener disconnected; reconnecting", "err", err, logs.Millis("backoff", backoff))
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(backoff):
-		}
-		backoff = min(backoff*2, 2*time.Second)
-	}
+	runListenSessions(ctx, l.logger, "signal listener", ready, func(ctx context.Context, _ bool, up func()) error {
+		return l.session(ctx, up)
+	})
 }
 
 func (l *SignalListener) session(ctx context.Context, up func()) error {
-	cfg, err := pgx.ParseConfig(l.url)
+	conn, err := dialListen(ctx, l.url, SignalListenerAppName, SignalChannel)
 	if err != nil {
-		return fmt.Errorf("parse database url: %w", err)
-	}
-	cfg.RuntimeParams["application_name"] = SignalListenerAppName
-	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	conn, err := pgx.ConnectConfig(cctx, cfg)
-	cancel()
-	if err != nil {
-		return fmt.Errorf("connect: %w", err)
+		return err
 	}
 	defer func() {
 		l.connected.Store(false)
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
-		defer cancel()
-		_ = conn.Close(cctx)
+		closeListenConn(ctx, conn)
 	}()
-	if _, err := conn.Exec(ctx, "LISTEN "+SignalChannel); err != nil {
-		return fmt.Errorf("listen: %w", err)
-	}
 	l.connected.Store(true)
 	up()
 	for {
