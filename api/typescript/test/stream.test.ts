@@ -170,3 +170,48 @@ test("room stream: conversation events are typed, and room.deleted ends the stre
   assert.equal(inbox.pending(), 0);
   assert.deepEqual(errors, []);
 });
+
+test("user stream: typing, member.read and presence arrive typed, without an id", async () => {
+  const alice = await registered("watcher");
+  const bob = await registered("typist");
+  const r = await room(alice, "signals");
+  await unwrap(bob.api.POST("/v1/rooms/{room_id}/join", { params: { path: { room_id: r.id } } }));
+  const bobId = bob.session()?.user.id;
+  assert.ok(bobId);
+  const inbox = new Inbox<UserStreamEvent>();
+  const s = openUserStream(alice, { onEvent: inbox.push, EventSource: NodeEventSource });
+  const bobInbox = new Inbox<RoomStreamEvent>();
+  let b: { close(): void } | undefined;
+  try {
+    // Ephemeral events go only to streams past their ready: Bob comes
+    // online once Alice's stream is live.
+    await untilReady(inbox);
+    b = openRoomStream(bob, r.id, { onEvent: bobInbox.push, EventSource: NodeEventSource });
+    await untilReady(bobInbox);
+    const m = await post(alice, r.id, "hello"); // Bob posting would move his marker silently
+    await unwrap(bob.api.POST("/v1/rooms/{room_id}/typing", { params: { path: { room_id: r.id } } }));
+    await unwrap(bob.api.PUT("/v1/rooms/{room_id}/read", { params: { path: { room_id: r.id } }, body: { seq: m.seq } }));
+    const seen = new Set<string>();
+    while (seen.size < 3) {
+      const ev = await inbox.next(10000);
+      switch (ev.type) {
+        case "presence":
+          assert.deepEqual(ev.data, { user_id: bobId, online: true });
+          break;
+        case "typing":
+          assert.deepEqual(ev.data, { room_id: r.id, user_id: bobId });
+          break;
+        case "member.read":
+          assert.deepEqual(ev.data, { room_id: r.id, user_id: bobId, last_read_seq: m.seq });
+          break;
+        default:
+          continue; // Alice's own message
+      }
+      assert.ok(!("id" in ev), `${ev.type} carries an id`);
+      seen.add(ev.type);
+    }
+  } finally {
+    s.close();
+    b?.close();
+  }
+});
