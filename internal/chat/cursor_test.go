@@ -69,6 +69,8 @@ func TestCursorRefused(t *testing.T) {
 		{"Empty", "", codec},
 		{"NotBase64", "not a cursor!", codec},
 		{"Padded", good + "=", codec},
+		{"CarriageReturn", good[:5] + "\r" + good[5:], codec},
+		{"Newline", good[:5] + "\n" + good[5:], codec},
 		{"Seq", "42", codec},
 		{"TooShort", base64.RawURLEncoding.EncodeToString(raw[:8]), codec},
 		{"TooLong", strings.Repeat("A", chat.MaxCursorLen+1), codec},
