@@ -154,6 +154,10 @@ func (s *subscriber) session(ctx context.Context, room string, hold time.Duratio
 			}
 			continue
 		}
+		switch ev.Type {
+		case "typing", "member.read", "presence":
+			continue // ephemeral: no seq, not part of the log being checked
+		}
 		var d struct {
 			RoomID string `json:"room_id"`
 			Seq    int64  `json:"seq"`
