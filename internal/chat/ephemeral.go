@@ -13,6 +13,15 @@ const (
 	EventPresence   EventType = "presence"
 )
 
+// EphemeralType reports whether typ names an ephemeral event.
+func EphemeralType(typ EventType) bool {
+	switch typ {
+	case EventTyping, EventMemberRead, EventPresence:
+		return true
+	}
+	return false
+}
+
 // Ephemeral timing from the contract.
 const (
 	// TypingInterval: at most one typing event per user and room this

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	sse "github.com/tmaxmax/go-sse"
+
+	"github.com/parley-chat/parley/internal/chat"
 )
 
 // Frame is one event read from a room stream.
@@ -29,9 +31,7 @@ type Frame struct {
 
 // ephemeral reports whether an event type is one of the ephemeral events
 // (typing, member.read, presence), which have no id and are never stored.
-func ephemeral(typ string) bool {
-	return typ == "typing" || typ == "member.read" || typ == "presence"
-}
+func ephemeral(typ string) bool { return chat.EphemeralType(chat.EventType(typ)) }
 
 // Seq is the seq inside the frame's data.
 func (f Frame) Seq() int64 {

@@ -14,13 +14,10 @@ import (
 	"github.com/parley-chat/parley/internal/e2e"
 )
 
-// ephemeralTypes are the event types that are never stored or replayed.
-var ephemeralTypes = []string{"typing", "member.read", "presence"}
-
 // channel is where s delivers frames of type typ: its durable frames or
 // its ephemeral ones.
 func channel(s *e2e.Stream, typ string) chan e2e.Frame {
-	if slices.Contains(ephemeralTypes, typ) {
+	if chat.EphemeralType(chat.EventType(typ)) {
 		return s.Signals
 	}
 	return s.Frames

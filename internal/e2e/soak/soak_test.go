@@ -154,9 +154,8 @@ func (s *subscriber) session(ctx context.Context, room string, hold time.Duratio
 			}
 			continue
 		}
-		switch ev.Type {
-		case "typing", "member.read", "presence":
-			continue // ephemeral: no seq, not part of the log being checked
+		if chat.EphemeralType(chat.EventType(ev.Type)) {
+			continue // no seq: not part of the log being checked
 		}
 		var d struct {
 			RoomID string `json:"room_id"`
