@@ -18,7 +18,8 @@ func (p Period) Holds(seq int64) bool { return seq >= p.Joined && (p.Left == 0 |
 // place itself: a new horizon and, for each room it may owe the user
 // events in, the room's bases under the old and the new horizon.
 type StreamBase struct {
-	// Horizon is pg_snapshot_xmin of the snapshot read.
+	// Horizon is pg_snapshot_xmin of the snapshot read, or the cap asked
+	// for when that is lower.
 	Horizon uint64
 	Rooms   []BaseRoom
 }
@@ -45,7 +46,14 @@ type UserStreamLog interface {
 	// oldHorizon is the horizon the caller's positions are based on (0:
 	// the new one, for a stream starting live); tracked are the positions
 	// the caller holds apart from that base, by ordinal.
-	StreamBase(ctx context.Context, userID string, oldHorizon uint64, tracked []RoomPosition) (StreamBase, error)
+	// A maxHorizon other than 0 caps the new horizon (see HeldHorizons).
+	StreamBase(ctx context.Context, userID string, oldHorizon, maxHorizon uint64, tracked []RoomPosition) (StreamBase, error)
+	// HeldHorizons reads the horizon a StreamBase would read now and, for
+	// each room held at a position, the hx of its next event (the one
+	// after Seq), by ordinal; a room with no next event is left out. A
+	// stream holding rooms back uses them to pick a horizon that lets only
+	// as many of them through as its cursor can list.
+	HeldHorizons(ctx context.Context, held []RoomPosition) (uint64, map[int64]uint64, error)
 }
 
 // UserFeed is the engine of one user stream (see stream.UserFeed): it

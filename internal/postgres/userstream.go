@@ -12,13 +12,15 @@ import (
 
 var _ chat.UserStreamLog = (*DB)(nil)
 
-// streamBaseSQL reads, in one snapshot, its horizon (pg_snapshot_xmin) and
+// streamBaseSQL reads, in one snapshot, its horizon (pg_snapshot_xmin, or
+// the cap $5 when that is lower) and
 // each room the user may be owed events in: rooms with an open period, with
 // a position given ($3/$4, by ordinal), or with a period whose member.left
 // is not below the old horizon $2. A room's base under a horizon is its
 // last seq whose hx is below it, one probe of room_events_hx each.
 const streamBaseSQL = `WITH h AS (
-		SELECT pg_snapshot_xmin(pg_current_snapshot()) AS x
+		SELECT CASE WHEN $5::text IS NULL THEN pg_snapshot_xmin(pg_current_snapshot())
+			ELSE LEAST(pg_snapshot_xmin(pg_current_snapshot()), $5::text::xid8) END AS x
 	), old AS (
 		SELECT COALESCE($2::text::xid8, h.x) AS x FROM h
 	), t AS (
@@ -42,21 +44,17 @@ const streamBaseSQL = `WITH h AS (
 	ORDER BY b.ordinal, p.joined_seq`
 
 // StreamBase implements chat.UserStreamLog.
-func (db *DB) StreamBase(ctx context.Context, userID string, oldHorizon uint64, tracked []chat.RoomPosition) (chat.StreamBase, error) {
+func (db *DB) StreamBase(ctx context.Context, userID string, oldHorizon, maxHorizon uint64, tracked []chat.RoomPosition) (chat.StreamBase, error) {
 	if !validID(userID) {
 		return chat.StreamBase{}, chat.Errorf(chat.ENotFound, "user not found")
 	}
-	var old *string
-	if oldHorizon != 0 {
-		s := strconv.FormatUint(oldHorizon, 10)
-		old = &s
-	}
+	old, limit := xid8Arg(oldHorizon), xid8Arg(maxHorizon)
 	ords := make([]int64, len(tracked))
 	seqs := make([]int64, len(tracked))
 	for i, p := range tracked {
 		ords[i], seqs[i] = p.Ordinal, p.Seq
 	}
-	rows, err := db.pool.Query(ctx, streamBaseSQL, userID, old, ords, seqs)
+	rows, err := db.pool.Query(ctx, streamBaseSQL, userID, old, ords, seqs, limit)
 	if err != nil {
 		return chat.StreamBase{}, dbError(err, "read stream base")
 	}
@@ -81,7 +79,8 @@ func (db *DB) StreamBase(ctx context.Context, userID string, oldHorizon uint64, 
 	}
 	if horizon == "" {
 		// No rooms: the horizon alone.
-		err = db.pool.QueryRow(ctx, `SELECT pg_snapshot_xmin(pg_current_snapshot())::text`).Scan(&horizon)
+		err = db.pool.QueryRow(ctx, `SELECT CASE WHEN $1::text IS NULL THEN pg_snapshot_xmin(pg_current_snapshot())
+			ELSE LEAST(pg_snapshot_xmin(pg_current_snapshot()), $1::text::xid8) END::text`, limit).Scan(&horizon)
 		if err != nil {
 			return chat.StreamBase{}, dbError(err, "read horizon")
 		}
@@ -90,6 +89,61 @@ func (db *DB) StreamBase(ctx context.Context, userID string, oldHorizon uint64, 
 		return chat.StreamBase{}, fmt.Errorf("parse horizon %q: %w", horizon, err)
 	}
 	return base, nil
+}
+
+// xid8Arg is an xid8 as a query argument: text, nil for 0 (none).
+func xid8Arg(x uint64) *string {
+	if x == 0 {
+		return nil
+	}
+	s := strconv.FormatUint(x, 10)
+	return &s
+}
+
+// heldHorizonsSQL reads the horizon and the hx of each held room's next
+// event (one probe of the room_events primary key each).
+const heldHorizonsSQL = `SELECT pg_snapshot_xmin(pg_current_snapshot())::text, t.ordinal, e.hx::text
+	FROM unnest($1::bigint[], $2::bigint[]) AS t(ordinal, seq)
+	JOIN rooms r ON r.ordinal = t.ordinal
+	JOIN room_events e ON e.room_id = r.id AND e.seq = t.seq + 1`
+
+// HeldHorizons implements chat.UserStreamLog.
+func (db *DB) HeldHorizons(ctx context.Context, held []chat.RoomPosition) (uint64, map[int64]uint64, error) {
+	ords := make([]int64, len(held))
+	seqs := make([]int64, len(held))
+	for i, p := range held {
+		ords[i], seqs[i] = p.Ordinal, p.Seq
+	}
+	rows, err := db.pool.Query(ctx, heldHorizonsSQL, ords, seqs)
+	if err != nil {
+		return 0, nil, dbError(err, "read held rooms' horizons")
+	}
+	defer rows.Close()
+	next := make(map[int64]uint64, len(held))
+	var horizon string
+	for rows.Next() {
+		var ord int64
+		var hx string
+		if err := rows.Scan(&horizon, &ord, &hx); err != nil {
+			return 0, nil, dbError(err, "read held rooms' horizons")
+		}
+		if next[ord], err = strconv.ParseUint(hx, 10, 64); err != nil {
+			return 0, nil, fmt.Errorf("parse hx %q: %w", hx, err)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return 0, nil, dbError(err, "read held rooms' horizons")
+	}
+	if horizon == "" {
+		if err := db.pool.QueryRow(ctx, `SELECT pg_snapshot_xmin(pg_current_snapshot())::text`).Scan(&horizon); err != nil {
+			return 0, nil, dbError(err, "read horizon")
+		}
+	}
+	h, err := strconv.ParseUint(horizon, 10, 64)
+	if err != nil {
+		return 0, nil, fmt.Errorf("parse horizon %q: %w", horizon, err)
+	}
+	return h, next, nil
 }
 
 // ClusterID identifies the database cluster (its system identifier, which

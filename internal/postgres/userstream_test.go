@@ -27,7 +27,7 @@ func (f *eventFixture) MustUser(tb testing.TB) string {
 
 func mustBase(tb testing.TB, f *eventFixture, userID string, old uint64, tracked ...chat.RoomPosition) chat.StreamBase {
 	tb.Helper()
-	b, err := f.db.StreamBase(tb.Context(), userID, old, tracked)
+	b, err := f.db.StreamBase(tb.Context(), userID, old, 0, tracked)
 	if err != nil {
 		tb.Fatalf("stream base: %v", err)
 	}
@@ -195,5 +195,49 @@ func TestMigratePeriodsFromLog(t *testing.T) {
 	want := []period{{owner, 1, 0}, {bob, 2, 4}, {bob, 5, 0}}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("periods %v, want %v", got, want)
+	}
+}
+
+// TestStreamBaseCapped: HeldHorizons reads the hx of a room's next event,
+// and a StreamBase capped there keeps that event above the base while the
+// uncapped one passes it.
+func TestStreamBaseCapped(t *testing.T) {
+	t.Parallel()
+	f := MustEventFixture(t, 4)
+	ctx := t.Context()
+	room := f.MustRoom(t)
+	f.MustPost(t, room, "one") // 2
+	f.MustPost(t, room, "two") // 3
+	b := mustBase(t, f, f.user, 0)
+	r, ok := baseRoom(b, room)
+	if !ok || r.Base != 3 {
+		t.Fatalf("base %+v: want the room at 3", b)
+	}
+	now, next, err := f.db.HeldHorizons(ctx, []chat.RoomPosition{{Ordinal: r.Ordinal, Seq: 2}, {Ordinal: r.Ordinal + 1<<40, Seq: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hx, ok := next[r.Ordinal]
+	if len(next) != 1 || !ok || hx >= now || now < b.Horizon {
+		t.Fatalf("next %v at horizon %d: want one room, its seq 3 below the horizon (was %d)", next, now, b.Horizon)
+	}
+	capped, err := f.db.StreamBase(ctx, f.user, 0, hx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rc, _ := baseRoom(capped, room); capped.Horizon != hx || rc.Base != 2 {
+		t.Errorf("capped at %d: horizon %d, base %d; want the cap and base 2", hx, capped.Horizon, rc.Base)
+	}
+	// A cap above the horizon changes nothing.
+	above, err := f.db.StreamBase(ctx, f.user, 0, now+1000, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ra, _ := baseRoom(above, room); above.Horizon > now+1000 || above.Horizon < now || ra.Base != 3 {
+		t.Errorf("capped above: horizon %d, base %d; want the horizon itself and base 3", above.Horizon, ra.Base)
+	}
+	// A user with no rooms gets the cap too.
+	if lone, err := f.db.StreamBase(ctx, f.MustUser(t), 0, hx, nil); err != nil || lone.Horizon != hx {
+		t.Errorf("user without rooms, capped at %d: horizon %d, %v", hx, lone.Horizon, err)
 	}
 }

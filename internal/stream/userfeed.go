@@ -140,7 +140,7 @@ func (f *UserFeed) Start(ctx context.Context, cur *chat.UserCursor) (string, err
 	if cur != nil {
 		old, tracked = cur.Horizon, cur.Rooms
 	}
-	b, err := f.base.StreamBase(ctx, f.userID, old, tracked)
+	b, err := f.base.StreamBase(ctx, f.userID, old, 0, tracked)
 	if err != nil {
 		return "", err
 	}
@@ -148,7 +148,7 @@ func (f *UserFeed) Start(ctx context.Context, cur *chat.UserCursor) (string, err
 		// From ahead of the log (not issued here, or the database went
 		// back): start live.
 		cur = nil
-		if b, err = f.base.StreamBase(ctx, f.userID, 0, nil); err != nil {
+		if b, err = f.base.StreamBase(ctx, f.userID, 0, 0, nil); err != nil {
 			return "", err
 		}
 	}
@@ -257,7 +257,7 @@ func (f *UserFeed) fits(r *feedRoom) bool {
 	if r.listed {
 		return true
 	}
-	return chat.CursorFits(f.raw + chat.CursorRoomLen(chat.RoomPosition{Ordinal: r.ordinal, Seq: r.sent + 1<<20}) + cursorReserve)
+	return chat.CursorFits(f.raw + f.entryBound(r) + cursorReserve)
 }
 
 // forgetIfDone drops a room the user is no longer in once the cursor need
@@ -452,13 +452,108 @@ func (f *UserFeed) RebaseDue(now time.Time) (bool, time.Duration) {
 
 // Rebase reads a fresh horizon and the bases of the user's rooms, picks up
 // rooms the user joined that the feed has not heard of, and settles.
+//
+// A horizon that jumps forward puts every room whose next events it
+// passes behind its base at once: the rooms held back (deferred) and the
+// rooms whose events the hub has not delivered yet. The cursor would have
+// to list them all, so when it could not, Rebase caps the horizon to let
+// through only as many of them as it can list (see capHorizon). While
+// rooms are held back it goes on at once with the next ones, as only
+// rebases bring those forward; the others the hub brings.
 func (f *UserFeed) Rebase(ctx context.Context) error {
+	for range f.deferred + 1 {
+		limit, err := f.capHorizon(ctx)
+		if err != nil {
+			return err
+		}
+		if err := f.rebase(ctx, limit); err != nil {
+			return err
+		}
+		if limit == 0 || f.deferred == 0 {
+			return nil
+		}
+	}
+	return nil
+}
+
+// capHorizon picks the cap for the next rebase (0: none). When the cursor
+// could not list every room at once, it reads the hx of each room's next
+// event and lets the rooms through in that order, whole transactions at a
+// time, as many as fit beside what the cursor lists now, and at least the
+// first transaction above the current horizon, which the cursor's reserve
+// has room for.
+func (f *UserFeed) capHorizon(ctx context.Context) (uint64, error) {
+	all := f.raw
+	for _, r := range f.rooms {
+		if !r.listed {
+			all += f.entryBound(r)
+		}
+	}
+	if chat.CursorFits(all + cursorReserve) {
+		return 0, nil
+	}
+	at := make([]chat.RoomPosition, 0, len(f.rooms))
+	entry := make(map[int64]int, len(f.rooms))
+	for _, r := range f.rooms {
+		if !r.listed {
+			at = append(at, chat.RoomPosition{Ordinal: r.ordinal, Seq: r.sent})
+			entry[r.ordinal] = f.entryBound(r)
+		}
+	}
+	now, next, err := f.base.HeldHorizons(ctx, at)
+	if err != nil {
+		return 0, err
+	}
+	type nextEvent struct {
+		hx    uint64
+		entry int
+	}
+	evs := make([]nextEvent, 0, len(next))
+	for ord, hx := range next {
+		evs = append(evs, nextEvent{hx: hx, entry: entry[ord]})
+	}
+	slices.SortFunc(evs, func(a, b nextEvent) int { return cmp.Compare(a.hx, b.hx) })
+	raw := f.raw
+	through := false // a transaction above the current horizon let through
+	for i := 0; i < len(evs); {
+		hx := evs[i].hx
+		if hx >= now {
+			return 0, nil // the rest stay above the horizon anyway
+		}
+		add := 0
+		j := i
+		for ; j < len(evs) && evs[j].hx == hx; j++ {
+			add += evs[j].entry
+		}
+		if hx >= f.horizon {
+			// Rooms below the current horizon come through whatever the
+			// cap.
+			if through && !chat.CursorFits(raw+add+cursorReserve) {
+				return hx, nil // let through what lies below this one
+			}
+			through = true
+		}
+		raw += add
+		i = j
+	}
+	return 0, nil
+}
+
+// entryBound is at most what listing r adds to the cursor while its
+// position moves on by up to 2^20 events.
+func (f *UserFeed) entryBound(r *feedRoom) int {
+	return chat.CursorRoomLen(chat.RoomPosition{Ordinal: r.ordinal, Seq: r.sent + 1<<20})
+}
+
+// rebase reads the horizon (capped at limit unless 0) and the bases, and
+// settles.
+func (f *UserFeed) rebase(ctx context.Context, limit uint64) error {
 	tracked := make([]chat.RoomPosition, 0, len(f.rooms))
 	for _, r := range f.rooms {
 		tracked = append(tracked, chat.RoomPosition{Ordinal: r.ordinal, Seq: r.sent})
 	}
 	slices.SortFunc(tracked, func(a, b chat.RoomPosition) int { return cmp.Compare(a.Ordinal, b.Ordinal) })
-	b, err := f.base.StreamBase(ctx, f.userID, f.horizon, tracked)
+	b, err := f.base.StreamBase(ctx, f.userID, f.horizon, limit, tracked)
 	f.lastRebase = time.Now()
 	if err != nil {
 		return err

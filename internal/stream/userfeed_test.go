@@ -272,25 +272,35 @@ func TestUserFeedFullCursor(t *testing.T) {
 		MustPost(t, fx.db, alice, id, 1)
 	}
 	want := fx.owed(t, alice, start, rooms)
-	// Handle what is queued: some rooms must be held back.
+	// Handle every post while the horizon is held back: the rooms that do
+	// not fit in the cursor are held back, most of them.
 	deadline := time.After(waitTimeout)
-	for feed.deferred == 0 {
+	for handled := 0; handled < len(rooms); {
 		if ev, ok := feed.Next(); ok {
 			if err := feed.Handle(ctx, ev); err != nil {
 				t.Fatal(err)
 			}
+			handled++
 			continue
 		}
 		select {
 		case <-feed.Ready():
 		case <-deadline:
-			t.Fatalf("no room held back after %d frames", len(feed.out))
+			t.Fatalf("handled %d of %d posts", handled, len(rooms))
 		}
 	}
+	if feed.deferred < len(rooms)/10 {
+		t.Fatalf("%d rooms held back, want at least %d", feed.deferred, len(rooms)/10)
+	}
+	t.Logf("%d frames, %d rooms held back", len(feed.out), feed.deferred)
 	if len(feed.out) >= count(want) {
 		t.Fatalf("emitted all %d frames with the horizon held back", len(feed.out))
 	}
 	if err := hold.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// The horizon jumps past every held room at once.
+	if err := feed.Rebase(ctx); err != nil {
 		t.Fatal(err)
 	}
 	feed.pump(t, count(want))
@@ -304,4 +314,39 @@ func TestUserFeedFullCursor(t *testing.T) {
 	if len(replay.out) != 0 {
 		t.Fatalf("resuming from the last cursor replayed %d frames", len(replay.out))
 	}
+}
+
+// TestUserFeedRebaseLagging: a rebase right after posts in 200 rooms, before
+// the hub has handed the feed any of them, finds every room behind its base
+// under the new horizon; the cursor cannot list them all, so the feed lets
+// through only as many as it can list, keeps every id within 512
+// characters, and still delivers every event once, in order.
+func TestUserFeedRebaseLagging(t *testing.T) {
+	fx := MustFeedFixture(t)
+	ctx := t.Context()
+	alice := MustUser(t, fx.db)
+	var rooms []string
+	for range 200 {
+		id, _ := MustRoom(t, fx.db, alice, 0)
+		rooms = append(rooms, id)
+	}
+	start := fx.lastSeqs(t, rooms)
+	feed, _ := fx.MustFeed(t, alice, "")
+	for _, id := range rooms {
+		MustPost(t, fx.db, alice, id, 1)
+	}
+	want := fx.owed(t, alice, start, rooms)
+	if err := feed.Rebase(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if !chat.CursorFits(feed.raw) {
+		t.Fatalf("cursor of %d bytes after the rebase", feed.raw)
+	}
+	feed.pump(t, count(want))
+	if got := byRoom(feed.out); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("emitted %v, want %v", got, want)
+	}
+	longest := slices.MaxFunc(feed.out, func(a, b emitted) int { return len(a.cursor) - len(b.cursor) })
+	t.Logf("%d frames, longest cursor %d characters", len(feed.out), len(longest.cursor))
+	fx.assertResumes(t, alice, feed.out[len(feed.out)-10:])
 }
