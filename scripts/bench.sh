@@ -138,7 +138,7 @@ run() {
 # profile NAME: once replica a has streams open (its subscriber count has
 # stopped growing), its heap, goroutines and CPU profile.
 profile() {
-	local base=http://127.0.0.1:19081 last=-1 n
+	local base=http://127.0.0.1:$((port + 1001)) last=-1 n
 	for _ in $(seq 600); do
 		n=$(curl -fs "$a_url/metrics" 2>/dev/null | awk '/^parley_stream_subscribers /{print int($2)}')
 		if [ -n "$n" ] && [ "$n" -gt 0 ] && [ "$n" = "$last" ]; then
