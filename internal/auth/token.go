@@ -28,6 +28,7 @@ type Tokens struct {
 	audience string
 	ttl      time.Duration
 	now      func() time.Time
+	verified *verifiedTokens
 }
 
 // NewTokens returns a Tokens; secret must be at least MinSecretLen bytes.
@@ -38,7 +39,7 @@ func NewTokens(secret []byte, issuer, audience string, ttl time.Duration) (*Toke
 	if ttl <= 0 {
 		return nil, fmt.Errorf("access token lifetime must be positive, got %s", ttl)
 	}
-	return &Tokens{secret: secret, issuer: issuer, audience: audience, ttl: ttl, now: time.Now}, nil
+	return &Tokens{secret: secret, issuer: issuer, audience: audience, ttl: ttl, now: time.Now, verified: newVerifiedTokens()}, nil
 }
 
 // TTL is the access token lifetime.
@@ -65,8 +66,21 @@ func (t *Tokens) Issue(userID string) (string, time.Time, error) {
 }
 
 // Parse verifies an access token: HS256 only, signed with our key, our
-// issuer and audience, exp required and not passed.
+// issuer and audience, exp required and not passed. A token verified
+// before is only checked for expiry (see verifiedTokens).
 func (t *Tokens) Parse(token string) (chat.Principal, error) {
+	if p, ok := t.verified.lookup(token, t.now()); ok {
+		return p, nil
+	}
+	p, err := t.verify(token)
+	if err == nil {
+		t.verified.add(token, p)
+	}
+	return p, err
+}
+
+// verify is Parse's full check.
+func (t *Tokens) verify(token string) (chat.Principal, error) {
 	var claims jwt.RegisteredClaims
 	_, err := jwt.ParseWithClaims(token, &claims, func(*jwt.Token) (any, error) { return t.secret, nil },
 		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),

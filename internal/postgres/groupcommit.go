@@ -43,6 +43,11 @@ import (
 // cannot fail another.
 // After the commit the group's events go to the announcer.
 
+// The group statements take their uuid arrays as text[] and cast them in
+// SQL: pgx cannot encode a []string as a binary uuid[], and for each such
+// argument it built an error and fell back to quoting every element as
+// text, 9% of a replica's CPU under the throughput scenario.
+
 // Group commit bounds.
 const (
 	maxGroup  = 64 // posts per transaction
@@ -134,7 +139,7 @@ func (g *groupCommitter) run() {
 // the room of the message replied to.
 const groupLookupSQL = `SELECT u.id::text, COALESCE(u.username, ''), COALESCE(u.display_name, ''), COALESCE(rm.role, ''),
 		COALESCE(s.id::text, ''), s.body_hash, COALESCE(rp.room_id::text, '')
-	FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::uuid[]) WITH ORDINALITY AS t(room_id, user_id, client_id, reply_to, i)
+	FROM unnest($1::text[]::uuid[], $2::text[]::uuid[], $3::text[], $4::text[]::uuid[]) WITH ORDINALITY AS t(room_id, user_id, client_id, reply_to, i)
 	LEFT JOIN users u ON u.id = t.user_id
 	LEFT JOIN room_members rm ON rm.room_id = t.room_id AND rm.user_id = t.user_id
 	LEFT JOIN messages s ON s.room_id = t.room_id AND s.author_id = t.user_id AND s.client_id = t.client_id
@@ -166,7 +171,7 @@ const groupChargeSQL = chargeWriteCTE + `
 // per post, in order, and the transaction's list of grants (see
 // groupChargeSQL).
 const groupChargeFirstSQL = `WITH p AS (
-		SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[]) WITH ORDINALITY AS p(user_id, room_id, client_id, grant_id, i)
+		SELECT * FROM unnest($1::text[]::uuid[], $2::text[]::uuid[], $3::text[], $4::text[]) WITH ORDINALITY AS p(user_id, room_id, client_id, grant_id, i)
 	), charged AS (
 		INSERT INTO write_buckets AS b (user_id, tokens, updated_at)
 		SELECT p.user_id, $6::float8 - 1, clock_timestamp() FROM p
@@ -190,7 +195,7 @@ const groupChargeFirstSQL = `WITH p AS (
 // refused post never waits for a room lock, and reads them with their
 // message counts.
 const groupLockSQL = `SELECT ` + roomCols + `, r.message_count FROM rooms r
-	WHERE r.id IN (SELECT p.room_id FROM unnest($1::uuid[], $2::text[]) AS p(room_id, grant_id)
+	WHERE r.id IN (SELECT p.room_id FROM unnest($1::text[]::uuid[], $2::text[]) AS p(room_id, grant_id)
 		WHERE p.grant_id = '' OR p.grant_id = ANY(string_to_array(current_setting('parley.write_grants', true), ' ')))
 		AND r.deleted_at IS NULL
 	ORDER BY r.id FOR NO KEY UPDATE`
@@ -202,11 +207,11 @@ const groupLockSQL = `SELECT ` + roomCols + `, r.message_count FROM rooms r
 const groupAppendSQL = `WITH r AS (
 		UPDATE rooms SET last_seq = x.last_seq, message_count = x.message_count,
 			last_hx = greatest(rooms.last_hx, pg_current_xact_id())
-		FROM unnest($12::uuid[], $13::bigint[], $14::bigint[]) AS x(id, last_seq, message_count)
+		FROM unnest($12::text[]::uuid[], $13::bigint[], $14::bigint[]) AS x(id, last_seq, message_count)
 		WHERE rooms.id = x.id RETURNING rooms.id, rooms.last_hx
 	), t AS (
-		SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::uuid[], $5::text[], $6::timestamptz[],
-			$7::uuid[], $8::text[], $9::bytea[], $10::uuid[], $11::bigint[])
+		SELECT * FROM unnest($1::text[]::uuid[], $2::bigint[], $3::text[], $4::text[]::uuid[], $5::text[], $6::timestamptz[],
+			$7::text[]::uuid[], $8::text[], $9::bytea[], $10::text[]::uuid[], $11::bigint[])
 			AS t(room_id, seq, data, author_id, client_id, created_at, message_id, body, body_hash, reply_to, ordinal)
 	), e AS (
 		INSERT INTO room_events (room_id, seq, type, data, subject_id, client_id, created_at, message_id, hx)
@@ -217,7 +222,7 @@ const groupAppendSQL = `WITH r AS (
 		SELECT t.message_id, t.room_id, t.seq, t.ordinal, t.author_id, t.body, t.body_hash, t.client_id, t.reply_to, t.created_at FROM t
 	), rd AS (
 		UPDATE room_members SET last_read_seq = y.seq, last_read_ordinal = y.ordinal
-		FROM unnest($15::uuid[], $16::uuid[], $17::bigint[], $18::bigint[]) AS y(room_id, user_id, seq, ordinal)
+		FROM unnest($15::text[]::uuid[], $16::text[]::uuid[], $17::bigint[], $18::bigint[]) AS y(room_id, user_id, seq, ordinal)
 		WHERE room_members.room_id = y.room_id AND room_members.user_id = y.user_id
 	)
 	` + committedSQL
