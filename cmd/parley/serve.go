@@ -201,6 +201,9 @@ func (m *Main) startListener(ctx context.Context, url string, db *postgres.DB) e
 	m.signals.SetOnline(m.presence.Online)
 	m.hub = stream.NewHub(db, m.Logger, stream.DefaultQueueLen, stream.WithObserver(m.metrics), stream.WithPresence(m.presence))
 	m.listener = postgres.NewListener(url, m.hub, m.Logger, postgres.OnReconnect(m.metrics.ListenerReconnected))
+	// This replica's own commits reach its streams without waiting for
+	// their NOTIFY to come back.
+	db.DeliverLocally(m.listener.Local)
 	m.ephemeral = stream.NewEphemeral(m.hub)
 	signalListener := postgres.NewSignalListener(url, m.pool, m.ephemeral, m.Logger)
 	lctx, cancel := context.WithCancel(context.WithoutCancel(ctx))

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/parley-chat/parley/internal/chat"
@@ -43,6 +44,8 @@ const announceSQL = `SELECT count(pg_notify('` + NotifyChannel + `', p.payload))
 type announcer struct {
 	send   func(ctx context.Context, payloads []string) error
 	logger *slog.Logger
+	// local, when set, gets the events too, at once (see local.go).
+	local atomic.Pointer[func([]chat.Event)]
 
 	mu      sync.Mutex
 	pending []chat.Event
@@ -60,6 +63,9 @@ func newAnnouncer(send func(ctx context.Context, payloads []string) error) *anno
 func (a *announcer) announce(evs ...chat.Event) {
 	if len(evs) == 0 {
 		return
+	}
+	if local := a.local.Load(); local != nil {
+		(*local)(evs)
 	}
 	a.mu.Lock()
 	if len(a.pending)+len(evs) > maxAnnouncePending {

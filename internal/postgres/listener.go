@@ -30,6 +30,9 @@ type Listener struct {
 	// reconnected is called each time LISTEN is back in place after the
 	// connection dropped.
 	reconnected func()
+	// local holds this replica's own commits for the session's loop (see
+	// local.go).
+	local localEvents
 }
 
 // ListenerOption configures a Listener.
@@ -86,6 +89,8 @@ func (l *Listener) session(ctx context.Context, resync bool, up func()) error {
 		l.sink.Resync(ctx)
 	}
 	order := newRoomOrder(holdMax, func(ev chat.Event) { l.sink.Publish(ctx, ev) })
+	l.local.setOn(true)
+	defer l.local.setOn(false)
 	var sweep horizonSweep
 	pending := false
 	lastPing := time.Now()
@@ -123,8 +128,17 @@ func (l *Listener) session(ctx context.Context, resync bool, up func()) error {
 		}
 		wait = max(wait, time.Millisecond)
 		wctx, cancel := context.WithTimeout(ctx, wait)
+		if local := l.local.arm(cancel); local != nil {
+			cancel()
+			expireAt = l.addLocal(order, local, expireAt)
+			continue
+		}
 		n, err := conn.WaitForNotification(wctx)
+		local := l.local.disarm()
 		cancel()
+		if local != nil {
+			expireAt = l.addLocal(order, local, expireAt)
+		}
 		switch {
 		case err == nil:
 			evs, derr := DecodeAnnouncement(n.Payload)
@@ -142,7 +156,8 @@ func (l *Listener) session(ctx context.Context, resync bool, up func()) error {
 			if pending {
 				pending = l.sink.Retry(ctx)
 			}
-		case ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) && !conn.IsClosed():
+		case ctx.Err() == nil && (errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)) && !conn.IsClosed():
+			// The wait timed out, or local events woke it.
 			if pending {
 				pending = l.sink.Retry(ctx)
 			}
@@ -159,6 +174,19 @@ func (l *Listener) session(ctx context.Context, resync bool, up func()) error {
 			return fmt.Errorf("wait for notification: %w", err)
 		}
 	}
+}
+
+// addLocal takes this replica's own commits through the order, and returns
+// when the oldest held event is due.
+func (l *Listener) addLocal(order *roomOrder, evs []chat.Event, expireAt time.Time) time.Time {
+	now := time.Now()
+	for _, ev := range evs {
+		order.add(ev, now)
+	}
+	if expireAt.IsZero() && order.holding > 0 {
+		expireAt = now.Add(holdMax)
+	}
+	return expireAt
 }
 
 // Listener timing.

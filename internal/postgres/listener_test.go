@@ -3,6 +3,7 @@ package postgres_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"log/slog"
 	"strconv"
 	"strings"
@@ -471,5 +472,83 @@ func TestListenerSweep(t *testing.T) {
 	case ev := <-sink.events:
 		t.Errorf("handed on %+v besides", ev)
 	case <-time.After(time.Second):
+	}
+}
+
+// TestListenerLocal: with DeliverLocally, a replica's own posts reach its
+// listener's sink without their announcement (a listener on another
+// database, which no NOTIFY of these posts reaches, gets them all), and
+// once each when the announcement comes back too.
+func TestListenerLocal(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		// elsewhere: the listener listens on another database.
+		elsewhere bool
+	}{
+		{"LocalOnly", true},
+		{"LocalAndAnnounced", false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f := MustEventFixture(t, 4)
+			url := f.url
+			if tt.elsewhere {
+				url = pgtest.NewDB(t)
+			}
+			sink := &recordingSink{events: make(chan chat.Event, 1024)}
+			l := postgres.NewListener(url, sink, slog.New(slog.NewTextHandler(t.Output(), nil)))
+			f.db.DeliverLocally(l.Local)
+			ctx, cancel := context.WithCancel(context.Background())
+			ready, stopped := make(chan struct{}), make(chan struct{})
+			go func() {
+				defer close(stopped)
+				l.Run(ctx, ready)
+			}()
+			t.Cleanup(func() {
+				cancel()
+				<-stopped
+			})
+			select {
+			case <-ready:
+			case <-time.After(listenWait):
+				t.Fatal("listener not ready")
+			}
+			room := f.MustRoom(t)
+			var want []int64
+			var slowest time.Duration
+			for i := range 5 {
+				posted := time.Now()
+				seq := f.MustPost(t, room, fmt.Sprintf("post %d", i))
+				want = append(want, seq)
+				for got := false; !got; {
+					select {
+					case ev := <-sink.events:
+						if ev.RoomID != room || ev.Type != chat.EventMessage {
+							continue // the room's creation, when announced
+						}
+						if ev.Seq != seq || ev.Data == nil {
+							t.Fatalf("got %+v, want seq %d with its data", ev, seq)
+						}
+						got = true
+						slowest = max(slowest, time.Since(posted))
+					case <-time.After(listenWait):
+						t.Fatalf("post %d (seq %d) not handed on", i, seq)
+					}
+				}
+			}
+			// Announcements coming back must not hand anything on twice.
+			deadline := time.After(time.Second)
+			for {
+				select {
+				case ev := <-sink.events:
+					if ev.RoomID == room && ev.Type == chat.EventMessage {
+						t.Errorf("seq %d handed on again", ev.Seq)
+					}
+					continue
+				case <-deadline:
+				}
+				break
+			}
+			t.Logf("posts %v each handed on within %v of their post call", want, slowest)
+		})
 	}
 }
