@@ -39,6 +39,12 @@ type Event struct {
 	// it; zero for events read from the log. Delivery lag is measured from
 	// it.
 	CommittedAt time.Time
+	// MissedFrom, on an event the listener hands on after events of the
+	// room it never heard announced (their announcement was lost, or a
+	// later event's overtook it for longer than the listener waits), is
+	// the first seq of that run; the sink reads them from the log. Zero
+	// when the listener missed none.
+	MissedFrom int64
 }
 
 // Ends reports whether a stream of userID ends after sending e: the room

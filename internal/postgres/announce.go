@@ -13,12 +13,14 @@ import (
 	"github.com/parley-chat/parley/internal/chat"
 )
 
-// Coalesced announcements. Posts commit without pg_notify (every notifying
-// commit in the database is serialized on one lock); after its commit a post
-// hands its event to the replica's announcer, which NOTIFYs what committed
-// in batches: at once when it is idle, so a lone post is not delayed, and
-// under load everything that committed while the previous batch was being
-// sent, the way group commit works. One batch is one transaction of
+// Coalesced announcements. Room events commit without pg_notify (every
+// notifying commit in the database is serialized on one lock): posts (group
+// commits and postAlone), and the joins, leaves, room changes, edits,
+// deletes and reactions (inLogTx and the room pipes). After its commit a
+// write hands its events to the replica's announcer, which NOTIFYs what
+// committed in batches: at once when it is idle, so a lone write is not
+// delayed, and under load everything that committed while the previous
+// batch was being sent, the way group commit works. One batch is one transaction of
 // pg_notify calls, each payload carrying as many events as fit in 8000
 // bytes, with synchronous_commit off: an announcement is only a wake-up, the
 // log is the truth. Listeners put each room's events back in seq order (see

@@ -60,7 +60,8 @@ func TestEncodeBatches(t *testing.T) {
 	}
 
 	t.Run("SingleEventPayload", func(t *testing.T) {
-		// As in-transaction NOTIFYs (joins, edits) still announce.
+		// As replicas from before this one announce from inside an
+		// event's transaction: a rolling upgrade mixes them with batches.
 		ev := chat.Event{RoomID: room, Seq: 7, Type: chat.EventMemberJoined, SubjectID: user, Data: []byte(`{}`), CommittedAt: at}
 		dec, err := DecodeAnnouncement(EncodeNotification(ev))
 		if err != nil || len(dec) != 1 || dec[0].Seq != 7 || string(dec[0].Data) != `{}` {
@@ -88,13 +89,15 @@ func TestRoomOrder(t *testing.T) {
 	const a, b = "room-a", "room-b"
 	ev := func(room string, seq int64) chat.Event { return chat.Event{RoomID: room, Seq: seq, Data: []byte("x")} }
 	ref := func(room string, seq int64) chat.Event { return chat.Event{RoomID: room, Seq: seq} }
+	// after marks e as handed on after a run of missed events from seq from.
+	after := func(from int64, e chat.Event) chat.Event { e.MissedFrom = from; return e }
 	type step struct {
 		add     *chat.Event
-		covered *chat.Event
+		covered *chat.Event   // MissedFrom: the sweep window's first seq
 		expire  time.Duration // since the start
 	}
 	add := func(e chat.Event) step { return step{add: &e} }
-	cov := func(room string, seq int64) step { e := ref(room, seq); return step{covered: &e} }
+	cov := func(room string, first, seq int64) step { e := after(first, ref(room, seq)); return step{covered: &e} }
 	tests := []struct {
 		name  string
 		steps []step
@@ -107,13 +110,15 @@ func TestRoomOrder(t *testing.T) {
 		{"Duplicates", []step{add(ev(a, 3)), add(ev(a, 3)), add(ev(a, 5)), add(ev(a, 5)), add(ev(a, 4)), add(ev(a, 4))},
 			[]chat.Event{ev(a, 3), ev(a, 4), ev(a, 5)}},
 		{"GapNeverFills", []step{add(ev(a, 3)), add(ev(a, 5)), add(ev(a, 7)), {expire: holdMax / 2}, {expire: holdMax}, add(ev(a, 4)), add(ev(a, 8))},
-			[]chat.Event{ev(a, 3), ev(a, 5), ev(a, 7), ev(a, 8)}},
-		{"SweepCoversHeld", []step{add(ev(a, 3)), add(ev(a, 5)), add(ev(a, 7)), cov(a, 5), add(ev(a, 6))},
-			[]chat.Event{ev(a, 3), ref(a, 5), ev(a, 6), ev(a, 7)}},
-		{"SweepHeardAlready", []step{add(ev(a, 3)), add(ev(a, 4)), cov(a, 4), cov(a, 2)},
+			[]chat.Event{ev(a, 3), after(4, ev(a, 5)), after(6, ev(a, 7)), ev(a, 8)}},
+		{"HeldRunExpires", []step{add(ev(a, 3)), add(ev(a, 6)), add(ev(a, 7)), {expire: holdMax}},
+			[]chat.Event{ev(a, 3), after(4, ev(a, 6)), ev(a, 7)}},
+		{"SweepCoversHeld", []step{add(ev(a, 3)), add(ev(a, 5)), add(ev(a, 7)), cov(a, 4, 5), add(ev(a, 6))},
+			[]chat.Event{ev(a, 3), after(4, ref(a, 5)), ev(a, 6), ev(a, 7)}},
+		{"SweepHeardAlready", []step{add(ev(a, 3)), add(ev(a, 4)), cov(a, 4, 4), cov(a, 1, 2)},
 			[]chat.Event{ev(a, 3), ev(a, 4)}},
-		{"SweepUnknownRoom", []step{cov(b, 12), add(ev(b, 12)), add(ev(b, 13))},
-			[]chat.Event{ref(b, 12), ev(b, 13)}},
+		{"SweepUnknownRoom", []step{cov(b, 10, 12), add(ev(b, 12)), add(ev(b, 13))},
+			[]chat.Event{after(10, ref(b, 12)), ev(b, 13)}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -125,7 +130,7 @@ func TestRoomOrder(t *testing.T) {
 				case s.add != nil:
 					o.add(*s.add, start)
 				case s.covered != nil:
-					o.covered(s.covered.RoomID, s.covered.Seq, start)
+					o.covered(s.covered.RoomID, s.covered.MissedFrom, s.covered.Seq, start)
 				default:
 					o.expire(start.Add(s.expire))
 				}
@@ -134,7 +139,8 @@ func TestRoomOrder(t *testing.T) {
 				t.Fatalf("handed on %v, want %v", seqs(got), seqs(tt.want))
 			}
 			for i := range got {
-				if got[i].RoomID != tt.want[i].RoomID || got[i].Seq != tt.want[i].Seq || (got[i].Data == nil) != (tt.want[i].Data == nil) {
+				if got[i].RoomID != tt.want[i].RoomID || got[i].Seq != tt.want[i].Seq || (got[i].Data == nil) != (tt.want[i].Data == nil) ||
+					got[i].MissedFrom != tt.want[i].MissedFrom {
 					t.Fatalf("handed on %v, want %v", seqs(got), seqs(tt.want))
 				}
 			}
@@ -151,6 +157,9 @@ func seqs(evs []chat.Event) []string {
 		out[i] = e.RoomID + "/" + strconv.FormatInt(e.Seq, 10)
 		if e.Data == nil {
 			out[i] += "(ref)"
+		}
+		if e.MissedFrom > 0 {
+			out[i] += "(missed from " + strconv.FormatInt(e.MissedFrom, 10) + ")"
 		}
 	}
 	return out

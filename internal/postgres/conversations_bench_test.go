@@ -73,8 +73,8 @@ func (f *eventFixture) MustMessageIDs(tb testing.TB, roomID string) []string {
 
 // BenchmarkConversationWrites measures the writes that change a posted
 // message. Each takes two round trips, like a post (BenchmarkPostMessage):
-// one for BEGIN, the room lock and the lookups, one for the writes, the
-// event with its NOTIFY, and COMMIT.
+// one for BEGIN, the room lock and the lookups, one for the event, the
+// writes and COMMIT; the event is announced after the commit, in a batch.
 func BenchmarkConversationWrites(b *testing.B) {
 	b.Run("Edit", func(b *testing.B) {
 		f := MustEventFixture(b, 4)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -67,19 +68,23 @@ func (db *DB) EditMessage(ctx context.Context, userID, roomID, messageID, body s
 	at := now()
 	msg.Body, msg.EditedAt = body, &at
 	room := p.Room
-	_, args, err := nextEvent(&room, chat.EventMessageEdited, eventKeys{subjectID: userID, messageID: msg.ID}, at, func(seq int64) any {
+	ev, args, err := nextEvent(&room, chat.EventMessageEdited, eventKeys{subjectID: userID, messageID: msg.ID}, at, func(seq int64) any {
 		return chat.MessageEdited{RoomID: room.ID, Seq: seq, Message: shared(msg)}
 	})
 	if err != nil {
 		p.Refuse(ctx)
 		return chat.Message{}, err
 	}
+	// The event goes first, so Commit reads its clock.
 	var b pgx.Batch
-	b.Queue(`UPDATE messages SET body = $2, edited_at = $3 WHERE id = $1`, msg.ID, body, at)
 	b.Queue(appendSQL, args...)
-	if err := p.Commit(ctx, &b, "edit message"); err != nil {
+	b.Queue(`UPDATE messages SET body = $2, edited_at = $3 WHERE id = $1`, msg.ID, body, at)
+	var committedUS int64
+	if err := p.Commit(ctx, &b, "edit message", &committedUS); err != nil {
 		return chat.Message{}, err
 	}
+	ev.CommittedAt = time.UnixMicro(committedUS)
+	db.ann.announce(ev)
 	return msg, nil
 }
 
@@ -117,19 +122,27 @@ func (db *DB) DeleteMessage(ctx context.Context, userID, roomID, messageID strin
 		return fmt.Errorf("encode tombstone: %w", err)
 	}
 	room := p.Room
-	_, args, err := nextEvent(&room, chat.EventMessageDeleted, eventKeys{subjectID: userID, messageID: msg.ID}, at, func(seq int64) any {
+	ev, args, err := nextEvent(&room, chat.EventMessageDeleted, eventKeys{subjectID: userID, messageID: msg.ID}, at, func(seq int64) any {
 		return chat.MessageDeleted{RoomID: room.ID, Seq: seq, MessageID: msg.ID, MessageSeq: msg.Seq}
 	})
 	if err != nil {
 		p.Refuse(ctx)
 		return err
 	}
+	// The event goes first, so Commit reads its clock; eraseSQL leaves it
+	// alone (it rewrites message and message.edited events only).
 	var b pgx.Batch
+	b.Queue(appendSQL, args...)
 	b.Queue(`UPDATE messages SET body = '', deleted_at = $2 WHERE id = $1`, msg.ID, at)
 	b.Queue(`DELETE FROM reactions WHERE message_id = $1`, msg.ID)
 	b.Queue(eraseSQL, room.ID, msg.ID, string(tombJSON))
-	b.Queue(appendSQL, args...)
-	return p.Commit(ctx, &b, "delete message")
+	var committedUS int64
+	if err := p.Commit(ctx, &b, "delete message", &committedUS); err != nil {
+		return err
+	}
+	ev.CommittedAt = time.UnixMicro(committedUS)
+	db.ann.announce(ev)
+	return nil
 }
 
 // nilID is a well-formed id that names nothing, standing in for a

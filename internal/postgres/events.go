@@ -22,29 +22,32 @@ const NotifyChannel = "parley_events"
 // larger events are announced by reference and read from the log.
 const maxInlinePayload = 7900
 
-// committedWidth is the most digits committed_us takes (until the year 2286).
+// committedWidth is the most digits a database clock reading in
+// microseconds takes (until the year 2286).
 const committedWidth = 16
 
-// A NOTIFY payload is a header line "room_id seq type subject_id
+// A single-event payload is a header line "room_id seq type subject_id
 // committed_us" and, when it fits, the event's data after a newline; without
 // data it is a reference to the log. committed_us is the database's clock,
-// in microseconds since the Unix epoch, as the event was appended (appendSQL
-// writes it), so delivery lag is measured from one clock, the database's.
+// in microseconds since the Unix epoch, as the event was appended, so
+// delivery lag is measured from one clock, the database's.
+//
+// Replicas no longer send it: every event is announced after its commit in
+// a batch payload (see announce.go). Replicas from before that sent one per
+// event from inside the event's own transaction (before batching, every
+// event; then joins, leaves, room changes, edits, deletes and reactions),
+// so listeners still decode it (DecodeAnnouncement), for a rolling upgrade.
 
-// notifyParts are ev's payload before and after committed_us.
-func notifyParts(ev chat.Event) (head, tail string) {
-	head = ev.RoomID + " " + strconv.FormatInt(ev.Seq, 10) + " " + string(ev.Type) + " " + ev.SubjectID + " "
-	if len(head)+committedWidth+1+len(ev.Data) > maxInlinePayload {
-		return head, ""
-	}
-	return head, "\n" + string(ev.Data)
-}
-
-// EncodeNotification is the payload announcing ev, with ev.CommittedAt as
-// committed_us; appendSQL builds the same with the database's clock.
+// EncodeNotification is the single-event payload announcing ev, with
+// ev.CommittedAt as committed_us, as older replicas send it: tests and
+// fuzzing speak as such a replica with it.
 func EncodeNotification(ev chat.Event) string {
-	head, tail := notifyParts(ev)
-	return head + strconv.FormatInt(ev.CommittedAt.UnixMicro(), 10) + tail
+	head := ev.RoomID + " " + strconv.FormatInt(ev.Seq, 10) + " " + string(ev.Type) + " " + ev.SubjectID + " " +
+		strconv.FormatInt(ev.CommittedAt.UnixMicro(), 10)
+	if len(head)+1+len(ev.Data) > maxInlinePayload {
+		return head
+	}
+	return head + "\n" + string(ev.Data)
 }
 
 // DecodeNotification parses an announcement; inline reports whether it

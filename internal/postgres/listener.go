@@ -112,7 +112,7 @@ func (l *Listener) session(ctx context.Context, resync bool, up func()) error {
 				return err
 			}
 			for _, t := range tops {
-				order.covered(t.roomID, t.seq, now)
+				order.covered(t.roomID, t.first, t.seq, now)
 			}
 			lastPing = now // the sweep's query is a ping too
 		}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/parley-chat/parley/internal/chat"
 	"github.com/parley-chat/parley/internal/pgtest"
@@ -404,6 +405,103 @@ func TestNotification(t *testing.T) {
 	})
 }
 
+// TestAnnouncedAfterCommit: every durable write (not only posts) commits
+// without pg_notify and is announced afterwards by the replica's announcer,
+// in batch payloads, carrying the database's clock; an in-transaction
+// NOTIFY would arrive as a single-event payload.
+func TestAnnouncedAfterCommit(t *testing.T) {
+	f := MustEventFixture(t, 4)
+	ctx := t.Context()
+	conn, err := pgx.Connect(ctx, f.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close(context.Background()) })
+	if _, err := conn.Exec(ctx, "LISTEN "+postgres.NotifyChannel); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	owner, bob := f.user, f.MustUser(t)
+	room, err := f.db.CreateRoom(ctx, owner, chat.RoomCreate{Name: "room", Visibility: chat.Public})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var msgID string
+	topic := "changed"
+	writes := []struct {
+		want  chat.EventType
+		write func() error
+	}{
+		{chat.EventMemberJoined, func() error { return nil }}, // CreateRoom's, above
+		{chat.EventMemberJoined, func() error { _, err := f.db.JoinRoom(ctx, bob, room.ID); return err }},
+		{chat.EventRoomUpdated, func() error {
+			_, err := f.db.UpdateRoom(ctx, owner, room.ID, chat.RoomUpdate{Topic: &topic})
+			return err
+		}},
+		{chat.EventMessage, func() error {
+			msg, _, err := f.db.PostMessage(ctx, bob, room.ID, chat.MessagePost{Body: "hello"})
+			msgID = msg.ID
+			return err
+		}},
+		{chat.EventMessageEdited, func() error { _, err := f.db.EditMessage(ctx, bob, room.ID, msgID, "hello again"); return err }},
+		{chat.EventReactionAdded, func() error { _, err := f.db.AddReaction(ctx, owner, room.ID, msgID, "👍"); return err }},
+		{chat.EventReactionRemoved, func() error { return f.db.RemoveReaction(ctx, owner, room.ID, msgID, "👍") }},
+		{chat.EventMessageDeleted, func() error { return f.db.DeleteMessage(ctx, bob, room.ID, msgID) }},
+		{chat.EventMemberLeft, func() error { return f.db.LeaveRoom(ctx, bob, room.ID) }},
+		{chat.EventMemberJoined, func() error { _, err := f.db.AddMember(ctx, owner, room.ID, bob); return err }},
+		{chat.EventMemberLeft, func() error { return f.db.RemoveMember(ctx, owner, room.ID, bob) }},
+		{chat.EventRoomDeleted, func() error { return f.db.DeleteRoom(ctx, owner, room.ID) }},
+	}
+	for i, w := range writes {
+		if err := w.write(); err != nil {
+			t.Fatalf("write %d (%s): %v", i+1, w.want, err)
+		}
+	}
+	got := map[int64]chat.Event{}
+	for len(got) < len(writes) {
+		wctx, cancel := context.WithTimeout(ctx, listenWait)
+		n, err := conn.WaitForNotification(wctx)
+		cancel()
+		if err != nil {
+			t.Fatalf("after %d of %d events: %v", len(got), len(writes), err)
+		}
+		if !strings.HasPrefix(n.Payload, "*") {
+			t.Errorf("single-event payload %.80q: announced from inside its transaction", n.Payload)
+		}
+		evs, err := postgres.DecodeAnnouncement(n.Payload)
+		if err != nil {
+			t.Fatalf("decode: %v", err)
+		}
+		for _, ev := range evs {
+			if _, dup := got[ev.Seq]; dup {
+				t.Errorf("seq %d announced twice", ev.Seq)
+			}
+			got[ev.Seq] = ev
+		}
+	}
+	logged, err := f.db.ReadEvents(ctx, room.ID, 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(logged) != len(writes) {
+		t.Fatalf("log holds %d events, want %d", len(logged), len(writes))
+	}
+	for i, w := range writes {
+		ev, want := got[int64(i+1)], logged[i]
+		if ev.RoomID != room.ID || ev.Type != w.want || ev.Type != want.Type || ev.SubjectID != want.SubjectID {
+			t.Errorf("seq %d: announced %s (subject %q), logged %s (subject %q), want %s", i+1, ev.Type, ev.SubjectID, want.Type, want.SubjectID, w.want)
+		}
+		// The logged message and message.edited events carry the
+		// tombstone by now; the others are as announced.
+		if ev.Type != chat.EventMessage && ev.Type != chat.EventMessageEdited && !bytes.Equal(ev.Data, want.Data) {
+			t.Errorf("seq %d: announced data %s, logged %s", i+1, ev.Data, want.Data)
+		}
+		if ev.CommittedAt.Before(start.Add(-time.Second)) || ev.CommittedAt.After(time.Now().Add(time.Second)) {
+			t.Errorf("seq %d: CommittedAt %v, not between the first write (%v) and now", i+1, ev.CommittedAt, start)
+		}
+	}
+}
+
 // TestListenerSweep commits events the way a replica that dies between a
 // post's commit and its announcement leaves them: in the log, never
 // announced. The listener's horizon sweep must hand them on within 1 s (a
@@ -461,9 +559,12 @@ func TestListenerSweep(t *testing.T) {
 	if took := time.Since(committed); took > time.Second {
 		t.Errorf("sweep handed the events on after %v; want within 1 s", took)
 	}
-	want := map[string]int64{rooms[0]: posted + 2, rooms[1]: 2}
+	// Each reference says where the room's unheard run starts, for the
+	// user streams that do not follow the room.
+	type ref struct{ seq, missedFrom int64 }
+	want := map[string]ref{rooms[0]: {posted + 2, posted + 1}, rooms[1]: {2, 2}}
 	for _, ev := range got {
-		if want[ev.RoomID] != ev.Seq || ev.Data != nil {
+		if w := want[ev.RoomID]; w.seq != ev.Seq || w.missedFrom != ev.MissedFrom || ev.Data != nil {
 			t.Errorf("got %+v; want references to %v", ev, want)
 		}
 		delete(want, ev.RoomID)

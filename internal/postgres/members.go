@@ -25,7 +25,7 @@ func findMember(ctx context.Context, tx pgx.Tx, roomID, userID string) (chat.Mem
 // addMember inserts userID as a member of the locked room and records
 // member.joined. The user must exist. The new member's read marker starts
 // at their own member.joined: the room's history before it is not unread.
-func addMember(ctx context.Context, tx pgx.Tx, room *chat.Room, userID string) (chat.Member, error) {
+func addMember(ctx context.Context, tx *logTx, room *chat.Room, userID string) (chat.Member, error) {
 	var online bool
 	u, err := scanUser(tx.QueryRow(ctx, `SELECT `+userCols+`, EXISTS (SELECT 1 FROM presence_sessions p WHERE p.user_id = u.id)
 		FROM users u WHERE u.id = $1`, userID), &online)
@@ -51,7 +51,7 @@ func addMember(ctx context.Context, tx pgx.Tx, room *chat.Room, userID string) (
 
 // removeMember deletes userID's membership of the locked room and records
 // member.left.
-func removeMember(ctx context.Context, tx pgx.Tx, room *chat.Room, userID string, reason chat.LeaveReason) error {
+func removeMember(ctx context.Context, tx *logTx, room *chat.Room, userID string, reason chat.LeaveReason) error {
 	if _, err := tx.Exec(ctx, `DELETE FROM room_members WHERE room_id = $1 AND user_id = $2`, room.ID, userID); err != nil {
 		return dbError(err, "delete member")
 	}
@@ -83,7 +83,7 @@ func closePeriod(ctx context.Context, tx pgx.Tx, userID, roomID string, seq int6
 // returns the existing membership and records nothing.
 func (db *DB) JoinRoom(ctx context.Context, userID, roomID string) (chat.Member, error) {
 	var m chat.Member
-	err := db.change(ctx, userID, roomID, chat.NeedVisible, func(tx pgx.Tx, room *chat.Room, role chat.Role) error {
+	err := db.change(ctx, userID, roomID, chat.NeedVisible, func(tx *logTx, room *chat.Room, role chat.Role) error {
 		var err error
 		if role != "" {
 			m, err = findMember(ctx, tx, room.ID, userID)
@@ -97,7 +97,7 @@ func (db *DB) JoinRoom(ctx context.Context, userID, roomID string) (chat.Member,
 
 // LeaveRoom ends the caller's membership; the owner cannot leave.
 func (db *DB) LeaveRoom(ctx context.Context, userID, roomID string) error {
-	return db.change(ctx, userID, roomID, chat.NeedVisible, func(tx pgx.Tx, room *chat.Room, role chat.Role) error {
+	return db.change(ctx, userID, roomID, chat.NeedVisible, func(tx *logTx, room *chat.Room, role chat.Role) error {
 		switch role {
 		case "":
 			return chat.Errorf(chat.ENotFound, "you are not a member of this room")
@@ -132,7 +132,7 @@ func (db *DB) FindMembers(ctx context.Context, userID, roomID string) ([]chat.Me
 // AddMember lets the owner add a user; adding a member again changes nothing.
 func (db *DB) AddMember(ctx context.Context, userID, roomID, memberID string) (chat.Member, error) {
 	var m chat.Member
-	err := db.change(ctx, userID, roomID, chat.NeedOwner, func(tx pgx.Tx, room *chat.Room, _ chat.Role) error {
+	err := db.change(ctx, userID, roomID, chat.NeedOwner, func(tx *logTx, room *chat.Room, _ chat.Role) error {
 		if !validID(memberID) {
 			return chat.Errorf(chat.ENotFound, "user not found")
 		}
@@ -149,7 +149,7 @@ func (db *DB) AddMember(ctx context.Context, userID, roomID, memberID string) (c
 
 // RemoveMember lets the owner remove a member other than themselves.
 func (db *DB) RemoveMember(ctx context.Context, userID, roomID, memberID string) error {
-	return db.change(ctx, userID, roomID, chat.NeedOwner, func(tx pgx.Tx, room *chat.Room, _ chat.Role) error {
+	return db.change(ctx, userID, roomID, chat.NeedOwner, func(tx *logTx, room *chat.Room, _ chat.Role) error {
 		if memberID == room.OwnerID {
 			return chat.Errorf(chat.EConflict, "the owner cannot be removed from the room")
 		}

@@ -89,25 +89,25 @@ func bodyHash(body string) []byte {
 // seq and its ordinal among the room's messages (bumping the room's message
 // count), stores the message event and the message's current state, moves
 // the poster's read marker to it (silently), and returns the database's
-// clock (committedSQL); it does not NOTIFY: the event is announced after
-// the commit, in a batch (see announce.go). The event's hx is set as
-// appendSQL sets it. Its first eleven arguments are appendSQL's (head and
-// tail unused); then body, body hash and reply_to.
+// clock (committedSQL); like appendSQL it does not NOTIFY: the event is
+// announced after the commit, in a batch (see announce.go). The event's hx
+// is set as appendSQL sets it. Its first nine arguments are appendSQL's;
+// then body, body hash and reply_to.
 const appendMessageSQL = `WITH r AS (
 		UPDATE rooms SET last_seq = $2, member_count = $8, message_count = message_count + 1,
 			last_hx = greatest(last_hx, pg_current_xact_id())
 		WHERE id = $1 RETURNING message_count, last_hx
 	), e AS (
 		INSERT INTO room_events (room_id, seq, type, data, subject_id, client_id, created_at, message_id, hx)
-		SELECT $1::uuid, $2::bigint, $3::text, $4::text, $5::uuid, $6::text, $7::timestamptz, $10::uuid, r.last_hx FROM r
+		SELECT $1::uuid, $2::bigint, $3::text, $4::text, $5::uuid, $6::text, $7::timestamptz, $9::uuid, r.last_hx FROM r
 	), m AS (
 		INSERT INTO messages (id, room_id, seq, ordinal, author_id, body, body_hash, client_id, reply_to, created_at)
-		SELECT $10, $1, $2, r.message_count, $5, $12, $13, $6, $14, $7 FROM r
+		SELECT $9, $1, $2, r.message_count, $5, $10, $11, $6, $12, $7 FROM r
 	), rd AS (
 		UPDATE room_members SET last_read_seq = $2, last_read_ordinal = r.message_count FROM r
 		WHERE room_id = $1 AND user_id = $5
 	)
-	` + committedSQL + ` FROM (SELECT $9::text, $11::text) unused_notify_parts`
+	` + committedSQL
 
 // PostMessage appends a message to the room's log. A client_id seen before
 // from the same author returns the message's current state (created false)

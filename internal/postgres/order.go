@@ -97,14 +97,18 @@ func (o *roomOrder) drain(r *roomSeq) {
 }
 
 // covered records that the log holds the room's events up to seq (the
-// sweep found them): held events up to it are dropped, and if seq was not
-// heard yet a reference to it is handed on, so the sink reads the room's
-// log up to there in one read.
-func (o *roomOrder) covered(roomID string, seq int64, now time.Time) {
+// sweep found them, the first of them at first): held events up to it are
+// dropped, and if seq was not heard yet a reference to it is handed on, so
+// the sink reads the room's log up to there in one read. The reference's
+// MissedFrom is the first seq not heard, for the sink's readers that do
+// not follow the room (a user stream hears of its user's joins only).
+func (o *roomOrder) covered(roomID string, first, seq int64, now time.Time) {
 	r := o.rooms[roomID]
 	if r == nil {
+		// Nothing heard from the room lately: the sweep's earlier windows
+		// covered what came before this one.
 		o.rooms[roomID] = &roomSeq{next: seq + 1, touched: now}
-		o.publish(chat.Event{RoomID: roomID, Seq: seq})
+		o.publish(chat.Event{RoomID: roomID, Seq: seq, MissedFrom: first})
 		return
 	}
 	if seq < r.next {
@@ -119,19 +123,27 @@ func (o *roomOrder) covered(roomID string, seq int64, now time.Time) {
 		o.holding--
 	}
 	r.held = slices.Delete(r.held, 0, n)
+	missed := r.next
 	r.next = seq + 1
-	o.publish(chat.Event{RoomID: roomID, Seq: seq})
+	o.publish(chat.Event{RoomID: roomID, Seq: seq, MissedFrom: missed})
 	o.drain(r)
 }
 
 // expire hands on the events held longer than holdMax (the sink reads
-// their gaps from the log), and forgets rooms quiet for forgetAfter.
-// It returns when the next held event expires (zero: none held).
+// their gaps from the log; each event after a gap carries the gap's start
+// as MissedFrom), and forgets rooms quiet for forgetAfter. An announcement
+// of the gap arriving later is dropped as heard. It returns when the next
+// held event expires (zero: none held).
 func (o *roomOrder) expire(now time.Time) (next time.Time) {
 	for id, r := range o.rooms {
 		if len(r.held) > 0 && now.Sub(r.since) >= o.holdMax {
+			gap := r.next
 			for _, ev := range r.held {
+				if ev.Seq > gap {
+					ev.MissedFrom = gap
+				}
 				o.publish(ev)
+				gap = ev.Seq + 1
 			}
 			r.next = r.held[len(r.held)-1].Seq + 1
 			r.held = r.held[:0]

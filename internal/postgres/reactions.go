@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -59,18 +60,15 @@ func (db *DB) react(ctx context.Context, userID, roomID, messageID, key string, 
 		return chat.Reaction{Key: key, Count: count}, nil
 	}
 	at := now()
-	var b pgx.Batch
 	typ := chat.EventReactionAdded
 	if add {
 		count++
-		b.Queue(`INSERT INTO reactions (message_id, key, user_id, created_at) VALUES ($1, $2, $3, $4)`, msg.ID, key, userID, at)
 	} else {
 		count--
 		typ = chat.EventReactionRemoved
-		b.Queue(`DELETE FROM reactions WHERE message_id = $1 AND key = $2 AND user_id = $3`, msg.ID, key, userID)
 	}
 	room := p.Room
-	_, args, err := nextEvent(&room, typ, eventKeys{subjectID: userID, messageID: msg.ID}, at, func(seq int64) any {
+	ev, args, err := nextEvent(&room, typ, eventKeys{subjectID: userID, messageID: msg.ID}, at, func(seq int64) any {
 		ch := chat.ReactionChange{RoomID: room.ID, Seq: seq, MessageID: msg.ID, MessageSeq: msg.Seq, Key: key, UserID: userID, Count: count}
 		if add {
 			return chat.ReactionAdded(ch)
@@ -81,9 +79,19 @@ func (db *DB) react(ctx context.Context, userID, roomID, messageID, key string, 
 		p.Refuse(ctx)
 		return chat.Reaction{}, err
 	}
+	// The event goes first, so Commit reads its clock.
+	var b pgx.Batch
 	b.Queue(appendSQL, args...)
-	if err := p.Commit(ctx, &b, "record reaction"); err != nil {
+	if add {
+		b.Queue(`INSERT INTO reactions (message_id, key, user_id, created_at) VALUES ($1, $2, $3, $4)`, msg.ID, key, userID, at)
+	} else {
+		b.Queue(`DELETE FROM reactions WHERE message_id = $1 AND key = $2 AND user_id = $3`, msg.ID, key, userID)
+	}
+	var committedUS int64
+	if err := p.Commit(ctx, &b, "record reaction", &committedUS); err != nil {
 		return chat.Reaction{}, err
 	}
+	ev.CommittedAt = time.UnixMicro(committedUS)
+	db.ann.announce(ev)
 	return chat.Reaction{Key: key, Count: count}, nil
 }

@@ -89,10 +89,37 @@ func (db *DB) readRoom(ctx context.Context, userID, roomID string, need chat.Nee
 	return room, chat.Authorize(room.Visibility, role, need)
 }
 
+// logTx is a transaction that appends room events. They are announced
+// after it commits (see inLogTx), never from inside it: every transaction
+// that calls pg_notify takes a database-wide lock at its commit, so
+// notifying commits are serialized across the whole cluster.
+type logTx struct {
+	pgx.Tx
+	// events are the events appended, in seq order per room.
+	events []chat.Event
+}
+
+// inLogTx runs fn in a transaction, as inTx does, and hands the events it
+// appended to the announcer once it has committed. An event whose commit
+// succeeded but whose answer was lost, or whose announcement is lost, is
+// found by the listeners' sweep of the log (see sweep.go).
+func (db *DB) inLogTx(ctx context.Context, fn func(tx *logTx) error) error {
+	var ltx *logTx
+	err := db.inTx(ctx, func(tx pgx.Tx) error {
+		ltx = &logTx{Tx: tx}
+		return fn(ltx)
+	})
+	if err == nil {
+		db.ann.announce(ltx.events...)
+	}
+	return err
+}
+
 // change runs fn on the locked room in a transaction after checking that the
-// caller's role satisfies need.
-func (db *DB) change(ctx context.Context, userID, roomID string, need chat.Need, fn func(tx pgx.Tx, room *chat.Room, role chat.Role) error) error {
-	return db.inTx(ctx, func(tx pgx.Tx) error {
+// caller's role satisfies need; the events fn appends are announced after
+// the commit.
+func (db *DB) change(ctx context.Context, userID, roomID string, need chat.Need, fn func(tx *logTx, room *chat.Room, role chat.Role) error) error {
+	return db.inLogTx(ctx, func(tx *logTx) error {
 		room, role, err := loadRoom(ctx, tx, roomID, userID, true)
 		if err != nil {
 			return err
@@ -104,10 +131,12 @@ func (db *DB) change(ctx context.Context, userID, roomID string, need chat.Need,
 	})
 }
 
-// appendSQL records an event: it stores the room's new counters, inserts
-// the event and announces it with pg_notify, all in one statement, so the
-// announcement goes out exactly when the event commits, carrying the
-// database's clock (see notifyParts). Its arguments come from nextEvent.
+// appendSQL records an event: it stores the room's new counters and inserts
+// the event in one statement, and returns the database's clock
+// (committedSQL), which the event's announcement carries. It does not
+// NOTIFY: the event is announced after its transaction commits, in a batch
+// with the replica's other commits (see announce.go). Its arguments come
+// from nextEvent.
 //
 // It also gives the event its hx, the room's horizon mark (see the 00005
 // migration): the larger of this transaction's id and the room's previous
@@ -117,17 +146,12 @@ const appendSQL = `WITH r AS (
 		WHERE id = $1::uuid RETURNING last_hx
 	), e AS (
 		INSERT INTO room_events (room_id, seq, type, data, subject_id, client_id, created_at, message_id, hx)
-		SELECT $1::uuid, $2::bigint, $3::text, $4::text, $5::uuid, $6::text, $7::timestamptz, $10::uuid, r.last_hx FROM r
+		SELECT $1::uuid, $2::bigint, $3::text, $4::text, $5::uuid, $6::text, $7::timestamptz, $9::uuid, r.last_hx FROM r
 	)
-	` + notifySQL
-
-// notifySQL announces the event appended by appendSQL or appendMessageSQL:
-// the payload's head ($9), the database's clock in microseconds, and its
-// tail ($11) (see notifyParts).
-const notifySQL = `SELECT pg_notify('` + NotifyChannel + `', $9::text || (extract(epoch FROM clock_timestamp()) * 1000000)::bigint::text || $11::text)`
+	` + committedSQL
 
 // committedSQL is the database's clock in microseconds, as an announced
-// event's committed_us (see notifyParts).
+// event's committed_us, from which listeners measure delivery lag.
 const committedSQL = `SELECT (extract(epoch FROM clock_timestamp()) * 1000000)::bigint`
 
 // eventKeys are an event's indexed columns besides its room and seq: the
@@ -139,7 +163,8 @@ type eventKeys struct {
 
 // nextEvent takes the room's next seq, room.LastSeq+1 (the caller holds the
 // room lock), encodes the event whose data builds from that seq, and returns
-// it with the arguments of appendSQL.
+// it with the arguments of appendSQL. The caller sets the event's
+// CommittedAt from appendSQL's answer before announcing it.
 func nextEvent(room *chat.Room, typ chat.EventType, keys eventKeys, at time.Time, data func(seq int64) any) (chat.Event, []any, error) {
 	room.LastSeq++
 	b, err := json.Marshal(data(room.LastSeq))
@@ -147,9 +172,8 @@ func nextEvent(room *chat.Room, typ chat.EventType, keys eventKeys, at time.Time
 		return chat.Event{}, nil, fmt.Errorf("encode %s event: %w", typ, err)
 	}
 	ev := chat.Event{RoomID: room.ID, Seq: room.LastSeq, Type: typ, SubjectID: keys.subjectID, Data: b}
-	head, tail := notifyParts(ev)
 	return ev, []any{room.ID, room.LastSeq, string(typ), string(b), nullable(keys.subjectID), nullable(keys.clientID), at,
-		room.MemberCount, head, nullable(keys.messageID), tail}, nil
+		room.MemberCount, nullable(keys.messageID)}, nil
 }
 
 // nullable is s, or NULL when it is empty.
@@ -160,15 +184,19 @@ func nullable(s string) *string {
 	return &s
 }
 
-// appendEvent records the room's next event in tx (see nextEvent).
-func appendEvent(ctx context.Context, tx pgx.Tx, room *chat.Room, typ chat.EventType, keys eventKeys, at time.Time, data func(seq int64) any) (chat.Event, error) {
+// appendEvent records the room's next event in tx (see nextEvent); tx
+// announces it after the commit.
+func appendEvent(ctx context.Context, tx *logTx, room *chat.Room, typ chat.EventType, keys eventKeys, at time.Time, data func(seq int64) any) (chat.Event, error) {
 	ev, args, err := nextEvent(room, typ, keys, at, data)
 	if err != nil {
 		return chat.Event{}, err
 	}
-	if _, err := tx.Exec(ctx, appendSQL, args...); err != nil {
+	var committedUS int64
+	if err := tx.QueryRow(ctx, appendSQL, args...).Scan(&committedUS); err != nil {
 		return chat.Event{}, dbError(err, "append "+string(typ)+" event")
 	}
+	ev.CommittedAt = time.UnixMicro(committedUS)
+	tx.events = append(tx.events, ev)
 	return ev, nil
 }
 
@@ -183,7 +211,7 @@ func (db *DB) CreateRoom(ctx context.Context, userID string, in chat.RoomCreate)
 	}
 	at := now()
 	room := chat.Room{ID: uuid.NewString(), Name: in.Name, Topic: in.Topic, Visibility: in.Visibility, OwnerID: userID, MemberCount: 1, CreatedAt: at}
-	err := db.inTx(ctx, func(tx pgx.Tx) error {
+	err := db.inLogTx(ctx, func(tx *logTx) error {
 		owner, err := scanUser(tx.QueryRow(ctx, `SELECT `+userCols+` FROM users u WHERE u.id = $1`, userID))
 		if err != nil {
 			return userError(err)
@@ -317,7 +345,7 @@ func (db *DB) UpdateRoom(ctx context.Context, userID, roomID string, in chat.Roo
 		return chat.Room{}, err
 	}
 	var out chat.Room
-	err := db.change(ctx, userID, roomID, chat.NeedOwner, func(tx pgx.Tx, room *chat.Room, _ chat.Role) error {
+	err := db.change(ctx, userID, roomID, chat.NeedOwner, func(tx *logTx, room *chat.Room, _ chat.Role) error {
 		if (in.Name == nil || *in.Name == room.Name) && (in.Topic == nil || *in.Topic == room.Topic) {
 			// Nothing changes: answer with the room and record no event.
 			out = *room
@@ -360,7 +388,7 @@ func viewRoom(ctx context.Context, q querier, room *chat.Room, userID string) er
 
 // DeleteRoom soft-deletes a room, keeping its log, and records room.deleted.
 func (db *DB) DeleteRoom(ctx context.Context, userID, roomID string) error {
-	return db.change(ctx, userID, roomID, chat.NeedOwner, func(tx pgx.Tx, room *chat.Room, _ chat.Role) error {
+	return db.change(ctx, userID, roomID, chat.NeedOwner, func(tx *logTx, room *chat.Room, _ chat.Role) error {
 		if _, err := tx.Exec(ctx, `UPDATE rooms SET deleted_at = now() WHERE id = $1`, room.ID); err != nil {
 			return dbError(err, "delete room")
 		}

@@ -29,11 +29,11 @@ import (
 // horizon back, and the sweep with it (announced events are not delayed).
 const sweepInterval = 250 * time.Millisecond
 
-// sweepSQL reads the current horizon and, per room, the newest event with
-// hx in [$1, $2); $1 NULL reads the horizon alone.
-const sweepSQL = `SELECT pg_snapshot_xmin(pg_current_snapshot())::text, w.room_id::text, w.seq
+// sweepSQL reads the current horizon and, per room, the oldest and newest
+// events with hx in [$1, $2); $1 NULL reads the horizon alone.
+const sweepSQL = `SELECT pg_snapshot_xmin(pg_current_snapshot())::text, w.room_id::text, w.first, w.seq
 	FROM (SELECT 1) one LEFT JOIN (
-		SELECT room_id, max(seq) AS seq FROM room_events
+		SELECT room_id, min(seq) AS first, max(seq) AS seq FROM room_events
 		WHERE $1::text IS NOT NULL AND hx >= $1::text::xid8 AND hx < $2::text::xid8 GROUP BY room_id
 	) w ON true`
 
@@ -43,10 +43,11 @@ type horizonSweep struct {
 	next   time.Time
 }
 
-// roomTop is a room's newest event in a sweep's window.
+// roomTop is a room's oldest (first) and newest (seq) events in a sweep's
+// window.
 type roomTop struct {
-	roomID string
-	seq    int64
+	roomID     string
+	first, seq int64
 }
 
 // run reads the next window on conn: the rooms with events in it, and
@@ -65,12 +66,12 @@ func (s *horizonSweep) run(ctx context.Context, conn *pgx.Conn) ([]roomTop, erro
 	var tops []roomTop
 	for rows.Next() {
 		var room *string
-		var seq *int64
-		if err := rows.Scan(&horizon, &room, &seq); err != nil {
+		var first, seq *int64
+		if err := rows.Scan(&horizon, &room, &first, &seq); err != nil {
 			return nil, fmt.Errorf("sweep: %w", err)
 		}
-		if room != nil && seq != nil {
-			tops = append(tops, roomTop{*room, *seq})
+		if room != nil && first != nil && seq != nil {
+			tops = append(tops, roomTop{*room, *first, *seq})
 		}
 	}
 	if err := rows.Err(); err != nil {

@@ -184,18 +184,24 @@ func (h *Hub) removeRoomLocked(s *subscription, roomID string) {
 // Publish fans ev out to its room's subscribers, first reading from the log
 // any events between the last one fanned out and ev (a gap), and ev itself
 // when it came by reference.
+//
+// User streams not subscribed to the room hear only their user's own
+// member.joined in it: the announced one, and any among the events the
+// listener missed (ev.MissedFrom), which are read from the log for them
+// where the room's own catch-up does not read them.
 func (h *Hub) Publish(ctx context.Context, ev chat.Event) {
+	join := ev.Type == chat.EventMemberJoined && ev.Data != nil
 	h.mu.Lock()
 	r := h.rooms[ev.RoomID]
-	routed := 0
-	if ev.Type == chat.EventMemberJoined && ev.Data != nil {
-		routed = h.routeJoinLocked(r, &ev)
-	}
-	if routed > 0 {
-		defer h.obs.FannedOut(routed) // outside the lock: deferred calls run after the unlocks below
-	}
+	first, last := h.missedLocked(r, &ev)
 	if r == nil || (r.known && ev.Seq <= r.lastSeq) {
+		routed := 0
+		if join {
+			routed = h.routeJoinLocked(r, &ev)
+		}
 		h.mu.Unlock()
+		h.countFannedOut(routed)
+		h.routeMissed(ctx, ev.RoomID, first, last)
 		return
 	}
 	if !r.known {
@@ -205,9 +211,17 @@ func (h *Hub) Publish(ctx context.Context, ev chat.Event) {
 		r.lastSeq, r.known = ev.Seq-1, true
 	}
 	from := r.lastSeq
+	fast := from == ev.Seq-1 && ev.Data != nil
+	routed := 0
+	if fast && join {
+		// Otherwise catchUp reads it, and routes it then.
+		routed = h.routeJoinLocked(r, &ev)
+	}
 	h.mu.Unlock()
+	h.countFannedOut(routed)
+	h.routeMissed(ctx, ev.RoomID, first, last)
 	delivered := true
-	if from == ev.Seq-1 && ev.Data != nil {
+	if fast {
 		h.fanOut(ev.RoomID, []*chat.Event{&ev})
 	} else {
 		delivered = h.catchUp(ctx, ev.RoomID, from, ev.Seq)
@@ -217,12 +231,78 @@ func (h *Hub) Publish(ctx context.Context, ev chat.Event) {
 	}
 }
 
+// missedLocked is the run of seqs [first, last] before or at ev that the
+// listener missed and that no catch-up of the room reads (none: last <
+// first), for the user streams' joins: all of ev.MissedFrom's run when
+// nobody here follows the room, the part before ev when this is the first
+// event of the room the hub hears (its subscribers read the past
+// themselves), nothing when the hub follows the room already (catchUp
+// reads from the last event fanned out) or has no user streams.
+func (h *Hub) missedLocked(r *room, ev *chat.Event) (first, last int64) {
+	if ev.MissedFrom <= 0 || len(h.users) == 0 || (r != nil && r.known) {
+		return 0, -1
+	}
+	last = ev.Seq - 1
+	if r == nil && ev.Data == nil {
+		last = ev.Seq // a reference: nobody reads it
+	}
+	return ev.MissedFrom, last
+}
+
+// routeMissed reads the room's events [first, last] from the log and routes
+// the member.joined among them to their users' streams (see
+// routeJoinLocked). If the log cannot be read, every user stream is told to
+// re-read its memberships instead, as after a resync.
+func (h *Hub) routeMissed(ctx context.Context, roomID string, first, last int64) {
+	for from := first - 1; from < last; {
+		limit := int(min(readPage, last-from))
+		evs, err := h.readEvents(ctx, roomID, from, limit)
+		if err != nil {
+			h.logger.Warn("read missed room events for user streams; they re-read their memberships", "room_id", roomID,
+				"after", from, "err", err)
+			h.mu.Lock()
+			h.resyncUsersLocked()
+			h.mu.Unlock()
+			return
+		}
+		h.routeJoins(roomID, evs)
+		if len(evs) < limit {
+			return
+		}
+		from = evs[len(evs)-1].Seq
+	}
+}
+
+// routeJoins routes the member.joined among evs, read from the room's log,
+// to their users' streams.
+func (h *Hub) routeJoins(roomID string, evs []chat.Event) {
+	routed := 0
+	h.mu.Lock()
+	if len(h.users) > 0 {
+		r := h.rooms[roomID]
+		for i := range evs {
+			if ev := &evs[i]; ev.Type == chat.EventMemberJoined && ev.Data != nil {
+				routed += h.routeJoinLocked(r, ev)
+			}
+		}
+	}
+	h.mu.Unlock()
+	h.countFannedOut(routed)
+}
+
+// countFannedOut reports n deliveries, outside the lock.
+func (h *Hub) countFannedOut(n int) {
+	if n > 0 {
+		h.obs.FannedOut(n)
+	}
+}
+
 // routeJoinLocked queues a user's own member.joined for their user streams
 // not yet subscribed to the room (r, nil when nobody is), which then
-// subscribe and read the room from the log. A join that is missed here (it
-// came by reference, or while the listener was down) is found by the
-// stream's own re-reads of its memberships (see Resync).
-// It returns how many it queued.
+// subscribe and read the room from the log. Publish routes announced joins,
+// and joins read from the log (catchUp, routeMissed); a join still missed
+// (the listener was down) is found by the stream's own re-reads of its
+// memberships (see Resync). It returns how many it queued.
 func (h *Hub) routeJoinLocked(r *room, ev *chat.Event) (queued int) {
 	for s := range h.users[ev.SubjectID] {
 		if r != nil {
@@ -263,6 +343,15 @@ func (h *Hub) Resync(ctx context.Context) {
 		}
 		jobs = append(jobs, job{id, r.lastSeq})
 	}
+	h.resyncUsersLocked()
+	h.mu.Unlock()
+	for _, j := range jobs {
+		h.catchUp(ctx, j.roomID, j.from, 0)
+	}
+}
+
+// resyncUsersLocked tells every user stream to re-read its memberships.
+func (h *Hub) resyncUsersLocked() {
 	for _, subs := range h.users {
 		for s := range subs {
 			select {
@@ -270,10 +359,6 @@ func (h *Hub) Resync(ctx context.Context) {
 			default: // one is already pending
 			}
 		}
-	}
-	h.mu.Unlock()
-	for _, j := range jobs {
-		h.catchUp(ctx, j.roomID, j.from, 0)
 	}
 }
 
@@ -327,6 +412,7 @@ func (h *Hub) catchUp(ctx context.Context, roomID string, from, until int64) boo
 			batch[i] = &evs[i]
 		}
 		h.fanOut(roomID, batch)
+		h.routeJoins(roomID, evs)
 		if len(evs) < limit {
 			return true
 		}

@@ -428,6 +428,139 @@ func TestHubResync(t *testing.T) {
 	})
 }
 
+// TestHubMissedJoins: a user stream not subscribed to a room hears of its
+// user's join there only from the hub. When the listener missed the join's
+// announcement (lost, or overtaken for longer than the listener waits) and
+// hands on a later event or a sweep's reference with MissedFrom, the hub
+// reads the missed run from the log and routes the join to the user's
+// streams, once, whether or not anyone here follows the room.
+func TestHubMissedJoins(t *testing.T) {
+	db := MustDB(t)
+	owner := MustUser(t, db)
+	// announced is the logged event as the listener hands it on: by
+	// reference with ref, after a run of missed events from missedFrom.
+	announced := func(log []chat.Event, seq int64, ref bool, missedFrom int64) chat.Event {
+		ev := log[seq]
+		if ref {
+			ev.Data = nil
+		}
+		ev.MissedFrom = missedFrom
+		return ev
+	}
+	tests := []struct {
+		name string
+		// follow subscribes a room stream (not the joiner's) that had
+		// seqs 1-3 fanned out; follower subscribes one at 3 that had
+		// nothing fanned out yet.
+		follow, follower bool
+		publish          func(log []chat.Event) []chat.Event
+		wantJoin         bool
+	}{
+		{"NobodyFollowsLaterEvent", false, false, func(log []chat.Event) []chat.Event {
+			return []chat.Event{announced(log, 5, false, 4)}
+		}, true},
+		{"NobodyFollowsSweptReference", false, false, func(log []chat.Event) []chat.Event {
+			return []chat.Event{announced(log, 5, true, 4)}
+		}, true},
+		{"NobodyFollowsSweptJoin", false, false, func(log []chat.Event) []chat.Event {
+			return []chat.Event{announced(log, 4, true, 4)}
+		}, true},
+		{"FollowedGap", true, false, func(log []chat.Event) []chat.Event {
+			return []chat.Event{announced(log, 5, false, 4)}
+		}, true},
+		{"FollowedFirstHeard", false, true, func(log []chat.Event) []chat.Event {
+			return []chat.Event{announced(log, 5, false, 4)}
+		}, true},
+		{"AnnouncedThenLater", false, false, func(log []chat.Event) []chat.Event {
+			return []chat.Event{announced(log, 4, false, 0), announced(log, 5, false, 0)}
+		}, true},
+		// Nothing missed: nothing is read for a room nobody follows.
+		{"NothingMissed", false, false, func(log []chat.Event) []chat.Event {
+			return []chat.Event{announced(log, 5, false, 0)}
+		}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := NewHub(db, testLogger(t), 0)
+			t.Cleanup(h.Close)
+			roomID, _ := MustRoom(t, db, owner, 2)
+			joiner := MustUser(t, db)
+			if _, err := db.JoinRoom(t.Context(), joiner, roomID); err != nil {
+				t.Fatal(err)
+			}
+			MustPost(t, db, owner, roomID, 1)
+			log := MustEvents(t, db, roomID) // 1 owner joined, 2-3 posts, 4 joiner joined, 5 post
+			if log[4].Type != chat.EventMemberJoined || log[4].SubjectID != joiner || len(log) != 6 {
+				t.Fatalf("log: %+v", log)
+			}
+			user, err := h.SubscribeUser(joiner)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(user.Close)
+			var room chat.Subscription
+			switch {
+			case tt.follow:
+				room = MustSubscribe(t, h, roomID, 0)
+				publishScript(t.Context(), t, h, log, "1 2 3")
+				MustReceive(t, room, 3)
+			case tt.follower:
+				room = MustSubscribe(t, h, roomID, 3)
+			}
+
+			for _, ev := range tt.publish(log) {
+				h.Publish(t.Context(), ev)
+			}
+
+			var got []int64
+			for ev, ok := user.Next(); ok; ev, ok = user.Next() {
+				if ev.Type != chat.EventMemberJoined || ev.SubjectID != joiner || !bytes.Equal(ev.Data, log[4].Data) {
+					t.Errorf("user stream got %+v, want only the join", *ev)
+				}
+				got = append(got, ev.Seq)
+			}
+			want := []int64(nil)
+			if tt.wantJoin {
+				want = []int64{4}
+			}
+			if !equalSeqs(got, want) {
+				t.Errorf("user stream got seqs %v, want %v", got, want)
+			}
+			if tt.follow {
+				evs := MustReceive(t, room, 2)
+				if !equalSeqs(seqs(evs), seqRange(4, 5)) {
+					t.Errorf("room stream got seqs %v, want [4 5]", seqs(evs))
+				}
+				AssertLogged(t, evs, log)
+				AssertIdle(t, room)
+			}
+		})
+	}
+
+	t.Run("ReadFails", func(t *testing.T) {
+		// The join cannot be read: the user's streams re-read their
+		// memberships instead, as after a listener's reconnect.
+		h := NewHub(db, testLogger(t), 0)
+		t.Cleanup(h.Close)
+		_, log := MustRoom(t, db, owner, 2)
+		user, err := h.SubscribeUser(MustUser(t, db))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(user.Close)
+		canceled, cancel := context.WithCancel(t.Context())
+		cancel()
+		ev := log[3]
+		ev.MissedFrom = 2
+		h.Publish(canceled, ev)
+		select {
+		case <-user.Resync():
+		default:
+			t.Error("user stream not told to re-read its memberships")
+		}
+	})
+}
+
 func TestHubClose(t *testing.T) {
 	db := MustDB(t)
 	user := MustUser(t, db)
