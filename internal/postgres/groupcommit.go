@@ -27,11 +27,12 @@ import (
 // the transaction, charges each post against its author's write limit
 // (each author's first post in one statement, which takes the bucket rows
 // in author order so that concurrent groups cannot deadlock on them; an
-// author's further posts after it), locks the rooms of the posts the
-// limit let through (in id order, for the same reason; a refused post
-// never waits for a room lock) and
-// looks up, for every post, its author and role, any message already
-// stored under its client_id and the room of the message it replies to.
+// author's further posts after it; a repeat of a client_id earlier in the
+// group not at all: it shares that post's charge), locks the rooms of the
+// posts the limit let through (in id order, for the same reason; a refused
+// post never waits for a room lock) and looks up, for every post, its
+// author and role, any message already stored under its client_id and the
+// room of the message it replies to.
 // Every post is then decided in Go, before anything is written: refused
 // posts (over the limit, not a member, a repeated or conflicting client_id,
 // a bad reply_to) are answered as they would be alone, and their charges
@@ -313,6 +314,29 @@ func (db *DB) tryGroup(ctx context.Context, group []*postRequest) ([]decided, []
 	var b pgx.Batch
 	b.Queue(`BEGIN`)
 	b.Queue(groupPlanSQL)
+	// A post repeating the room, author and client_id of an earlier post
+	// of the group (a client retrying while its first attempt is still
+	// queued) is not charged: it takes its first instance's charge, grant
+	// and verdict, and is decided after it below (the stored message's
+	// repeat when the first is stored, or as a post of its own). Charged
+	// on its own, before the first instance is stored, it would pay twice,
+	// where in a later group it would be the repeat of a stored client_id,
+	// which is free.
+	type key struct{ room, user, client string }
+	firstOf := make(map[key]int)
+	repeatOf := make([]int, n) // the first instance's index, -1 for none
+	for i, r := range group {
+		repeatOf[i] = -1
+		if r.in.ClientID == "" {
+			continue
+		}
+		k := key{r.roomID, r.userID, r.in.ClientID}
+		if j, dup := firstOf[k]; dup {
+			repeatOf[i] = j
+			continue
+		}
+		firstOf[k] = i
+	}
 	// Each author's first post is charged in one statement for the group
 	// (groupChargeFirstSQL); an author's further posts, rare, one by one
 	// after it, in arrival order.
@@ -320,6 +344,11 @@ func (db *DB) tryGroup(ctx context.Context, group []*postRequest) ([]decided, []
 	var first, more []int
 	seen := make(map[string]bool, n)
 	for i := range group {
+		if j := repeatOf[i]; j >= 0 {
+			// Its room is locked when the first instance's is.
+			charges[i] = charges[j]
+			continue
+		}
 		charges[i] = db.newWriteCharge()
 		if !charges[i].on {
 			continue
@@ -389,6 +418,11 @@ func (db *DB) tryGroup(ctx context.Context, group []*postRequest) ([]decided, []
 			}
 			verdicts[i] = charges[i].refusal(tokens)
 		}
+		for i, j := range repeatOf {
+			if j >= 0 {
+				verdicts[i] = verdicts[j]
+			}
+		}
 		rows, err := br.Query()
 		if err != nil {
 			return err
@@ -443,7 +477,6 @@ func (db *DB) tryGroup(ctx context.Context, group []*postRequest) ([]decided, []
 	// Decide every post, in arrival order.
 	out := make([]decided, n)
 	var accepted []int
-	type key struct{ room, user, client string }
 	fresh := make(map[key]int) // client_ids accepted in this group
 	at := now()
 	for i, r := range group {

@@ -1,11 +1,15 @@
 package postgres_test
 
 import (
+	"errors"
+	"math"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/google/uuid"
 
@@ -158,5 +162,168 @@ func TestGroupCommit(t *testing.T) {
 		if int64(len(evs)) != last {
 			t.Errorf("room log holds %d events, last_seq is %d", len(evs), last)
 		}
+	}
+}
+
+// MustGroupState waits until the group committer has running groups in
+// flight and queued posts waiting (it signals neither, so this polls).
+func MustGroupState(tb testing.TB, db *postgres.DB, running, queued int) {
+	tb.Helper()
+	for deadline := time.Now().Add(listenWait); ; time.Sleep(time.Millisecond) {
+		r, q := postgres.GroupState(db)
+		if r == running && q == queued {
+			return
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("group committer: %d running, %d queued; want %d and %d", r, q, running, queued)
+		}
+	}
+}
+
+// MustTokens is userID's write bucket's tokens, burst when it has none.
+func (f *eventFixture) MustTokens(tb testing.TB, userID string, burst float64) float64 {
+	tb.Helper()
+	var tokens float64
+	err := f.db.Pool().QueryRow(tb.Context(), `SELECT tokens FROM write_buckets WHERE user_id = $1`, userID).Scan(&tokens)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return burst
+	}
+	if err != nil {
+		tb.Fatalf("read write bucket: %v", err)
+	}
+	return tokens
+}
+
+// TestGroupRepeatedClientID posts one author's client_id twice in one
+// group, as a client retrying while its first attempt is still queued:
+// the first instance is charged and the repeat is answered as in a later
+// group (the repeat of the stored message, or its conflict) without a
+// charge of its own.
+func TestGroupRepeatedClientID(t *testing.T) {
+	const burst = 1000 // the blockers' author posts two per case
+	// A refill too slow to show in the tokens read back.
+	f := MustEventFixture(t, 8, postgres.WithLimits(postgres.Limits{PostRate: 1e-9, PostBurst: burst}))
+	ctx := t.Context()
+	room := f.MustRoom(t)
+	blocked := f.MustRoom(t) // its posts hold the group slots
+	elsewhere := f.MustRoom(t)
+	otherMsg, _, err := f.db.PostMessage(ctx, f.user, elsewhere, chat.MessagePost{Body: "in another room"})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	type post struct {
+		author  int // index into the case's authors
+		body    string
+		replyTo string
+	}
+	tests := []struct {
+		name    string
+		authors int
+		empty   bool // the authors' buckets hold no token
+		posts   [2]post
+		want    [2]string // "created", "repeat" or an error code
+		// stored messages under the client_id, per author; charges, per
+		// author.
+		stored, charges []int
+	}{
+		{"SameBody", 1, false, [2]post{{0, "hello", ""}, {0, "hello", ""}},
+			[2]string{"created", "repeat"}, []int{1}, []int{1}},
+		{"DifferentBody", 1, false, [2]post{{0, "hello", ""}, {0, "goodbye", ""}},
+			[2]string{"created", string(chat.EConflict)}, []int{1}, []int{1}},
+		// Refused by the limit: the repeat gets the same answer and adds
+		// no debt.
+		{"OverLimit", 1, true, [2]post{{0, "hello", ""}, {0, "hello", ""}},
+			[2]string{string(chat.ETooMany), string(chat.ETooMany)}, []int{0}, []int{1}},
+		// Refused for its reply_to: the repeat, which names none, is a
+		// post of its own and takes the first instance's charge.
+		{"FirstRefusedForItsReply", 1, false, [2]post{{0, "hello", otherMsg.ID}, {0, "hello", ""}},
+			[2]string{string(chat.EInvalid), "created"}, []int{1}, []int{1}},
+		// A client_id is one author's: another author's is another post.
+		{"OtherAuthor", 2, false, [2]post{{0, "hello", ""}, {1, "hello", ""}},
+			[2]string{"created", "created"}, []int{1, 1}, []int{1, 1}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			authors := make([]string, tt.authors)
+			for i := range authors {
+				authors[i] = f.MustUser(t)
+				if _, err := f.db.JoinRoom(ctx, authors[i], room); err != nil {
+					t.Fatal(err)
+				}
+				if tt.empty {
+					if _, err := f.db.Pool().Exec(ctx, `INSERT INTO write_buckets (user_id, tokens, updated_at) VALUES ($1, 0, clock_timestamp())`,
+						authors[i]); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			before := make([]float64, len(authors))
+			for i, a := range authors {
+				before[i] = f.MustTokens(t, a, burst)
+			}
+
+			// Fill every group slot with a post waiting for the blocked
+			// room's lock, one slot at a time (two posts queued at once
+			// would share one group), so the two posts below queue
+			// together and the next group takes both.
+			release := MustLockRoom(t, f.url, blocked)
+			var wg sync.WaitGroup
+			for i := range postgres.MaxGroups {
+				wg.Go(func() {
+					if _, _, err := f.db.PostMessage(ctx, f.user, blocked, chat.MessagePost{Body: "blocker " + strconv.Itoa(i)}); err != nil {
+						t.Errorf("blocker: %v", err)
+					}
+				})
+				MustGroupState(t, f.db, i+1, 0)
+			}
+			clientID := "retry-" + tt.name
+			var got [2]struct {
+				msg     chat.Message
+				created bool
+				err     error
+			}
+			// Both wait in the queue at once, in this order.
+			for i, p := range tt.posts {
+				wg.Go(func() {
+					g := &got[i]
+					g.msg, g.created, g.err = f.db.PostMessage(ctx, authors[p.author], room,
+						chat.MessagePost{Body: p.body, ClientID: clientID, ReplyTo: p.replyTo})
+				})
+				MustGroupState(t, f.db, postgres.MaxGroups, i+1)
+			}
+			release()
+			wg.Wait()
+
+			for i, g := range got {
+				outcome := "created"
+				switch {
+				case g.err != nil:
+					outcome = string(chat.ErrorCode(g.err))
+				case !g.created:
+					outcome = "repeat"
+				}
+				if outcome != tt.want[i] {
+					t.Errorf("post %d: %s (%v), want %s", i, outcome, g.err, tt.want[i])
+				}
+			}
+			if tt.want == [2]string{"created", "repeat"} && (got[0].msg.ID == "" || got[1].msg.ID != got[0].msg.ID) {
+				t.Errorf("answers name messages %q and %q, want the same one", got[0].msg.ID, got[1].msg.ID)
+			}
+			for i, a := range authors {
+				var stored int
+				if err := f.db.Pool().QueryRow(ctx, `SELECT count(*) FROM messages WHERE room_id = $1 AND author_id = $2 AND client_id = $3`,
+					room, a, clientID).Scan(&stored); err != nil {
+					t.Fatal(err)
+				}
+				if stored != tt.stored[i] {
+					t.Errorf("author %d: %d messages stored under the client_id, want %d", i, stored, tt.stored[i])
+				}
+				charged := before[i] - f.MustTokens(t, a, burst)
+				if math.Abs(charged-float64(tt.charges[i])) > 1e-3 {
+					t.Errorf("author %d charged %.3f tokens, want %d", i, charged, tt.charges[i])
+				}
+			}
+		})
 	}
 }
