@@ -227,16 +227,19 @@ func (st *sseStream) live(ctx context.Context, h liveHooks) {
 		defer t.Stop()
 		timer = t.C
 	}
+	// Read once: ctx.Done and the fields cost a call and loads on every
+	// wake-up, and a hot room's streams wake for every event.
+	gone, done, expired := ctx.Done(), st.done, st.expiry.C
 	for {
 		var err error
 		select {
-		case <-ctx.Done():
+		case <-gone:
 			st.ended(chat.EndClientGone)
 			return
-		case <-st.done:
+		case <-done:
 			st.subscriptionEnded()
 			return
-		case <-st.expiry.C:
+		case <-expired:
 			st.reauth()
 			return
 		case <-heartbeat.C:
