@@ -399,7 +399,6 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		return err
 	}
 	m := &Main{Config: cfg, Logger: newLogger(stderr)}
-	tuneGC(getenv, m.Logger)
 	if err := m.Open(ctx); err != nil {
 		_ = m.Close(context.WithoutCancel(ctx))
 		return err

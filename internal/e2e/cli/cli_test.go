@@ -118,11 +118,13 @@ type migration struct {
 	version int
 	tables  []string // the tables its Up section creates
 	indexes []string // the indexes it creates
+	drops   []string // the indexes it drops
 }
 
 var (
 	createTable = regexp.MustCompile(`(?i)CREATE\s+(?:UNLOGGED\s+)?TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?(\w+)`)
 	createIndex = regexp.MustCompile(`(?i)CREATE\s+(?:UNIQUE\s+)?INDEX\s+(?:CONCURRENTLY\s+)?(?:IF\s+NOT\s+EXISTS\s+)?(\w+)`)
+	dropIndex   = regexp.MustCompile(`(?i)DROP\s+INDEX\s+(?:CONCURRENTLY\s+)?(?:IF\s+EXISTS\s+)?(\w+)`)
 )
 
 // MustMigrations lists the embedded migrations in order.
@@ -150,6 +152,9 @@ func MustMigrations(tb testing.TB) []migration {
 		}
 		for _, sm := range createIndex.FindAllStringSubmatch(up, -1) {
 			m.indexes = append(m.indexes, strings.ToLower(sm[1]))
+		}
+		for _, sm := range dropIndex.FindAllStringSubmatch(up, -1) {
+			m.drops = append(m.drops, strings.ToLower(sm[1]))
 		}
 		out = append(out, m)
 	}
@@ -231,8 +236,8 @@ func TestMigrate(t *testing.T) {
 	environ := env("PARLEY_DATABASE_URL=" + url)
 	all, allButLast := schemaAt(ms, len(ms)), schemaAt(ms, len(ms)-1)
 	last := ms[len(ms)-1]
-	if len(last.tables) == 0 && len(last.indexes) == 0 {
-		t.Fatalf("the last migration creates no table or index, so down cannot be checked by what it creates")
+	if len(last.tables) == 0 && len(last.indexes) == 0 && len(last.drops) == 0 {
+		t.Fatalf("the last migration creates no table or index and drops no index, so down cannot be checked by what it changes")
 	}
 	// states wants every migration applied but the last n.
 	states := func(pending int) map[int]string {
@@ -266,14 +271,23 @@ func TestMigrate(t *testing.T) {
 			if !slices.Equal(got.Tables, st.want.Tables) || got.Version != st.want.Version {
 				t.Fatalf("schema %+v, want %+v", got, st.want)
 			}
-			// The last migration's indexes come and go with it.
-			for _, ix := range last.indexes {
+			// The last migration's indexes come and go with it, and those
+			// it drops go and come back.
+			indexExists := func(ix string) bool {
 				var exists bool
 				if err := e2e.MustConnect(t, url).QueryRow(t.Context(), `SELECT to_regclass('public.' || $1) IS NOT NULL`, ix).Scan(&exists); err != nil {
 					t.Fatal(err)
 				}
-				if want := got.Version == last.version; exists != want {
+				return exists
+			}
+			for _, ix := range last.indexes {
+				if exists, want := indexExists(ix), got.Version == last.version; exists != want {
 					t.Fatalf("index %s exists: %v, want %v", ix, exists, want)
+				}
+			}
+			for _, ix := range last.drops {
+				if exists, want := indexExists(ix), got.Version != 0 && got.Version != last.version; exists != want {
+					t.Fatalf("index %s (dropped by the last migration) exists: %v, want %v", ix, exists, want)
 				}
 			}
 			status := MustSucceed(t, "", environ, "migrate", "status")
