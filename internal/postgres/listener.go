@@ -130,14 +130,14 @@ func (l *Listener) session(ctx context.Context, resync bool, up func()) error {
 		wctx, cancel := context.WithTimeout(ctx, wait)
 		if local := l.local.arm(cancel); local != nil {
 			cancel()
-			expireAt = l.addLocal(order, local, expireAt)
+			expireAt = addInOrder(order, local, expireAt)
 			continue
 		}
 		n, err := conn.WaitForNotification(wctx)
 		local := l.local.disarm()
 		cancel()
 		if local != nil {
-			expireAt = l.addLocal(order, local, expireAt)
+			expireAt = addInOrder(order, local, expireAt)
 		}
 		switch {
 		case err == nil:
@@ -146,13 +146,7 @@ func (l *Listener) session(ctx context.Context, resync bool, up func()) error {
 				l.logger.Error("bad notification", "err", derr)
 				continue
 			}
-			now := time.Now()
-			for _, ev := range evs {
-				order.add(ev, now)
-			}
-			if expireAt.IsZero() && order.holding > 0 {
-				expireAt = now.Add(holdMax)
-			}
+			expireAt = addInOrder(order, evs, expireAt)
 			if pending {
 				pending = l.sink.Retry(ctx)
 			}
@@ -176,9 +170,9 @@ func (l *Listener) session(ctx context.Context, resync bool, up func()) error {
 	}
 }
 
-// addLocal takes this replica's own commits through the order, and returns
-// when the oldest held event is due.
-func (l *Listener) addLocal(order *roomOrder, evs []chat.Event, expireAt time.Time) time.Time {
+// addInOrder takes events (announced, or this replica's own) through the
+// order, and returns when the oldest held event is due.
+func addInOrder(order *roomOrder, evs []chat.Event, expireAt time.Time) time.Time {
 	now := time.Now()
 	for _, ev := range evs {
 		order.add(ev, now)

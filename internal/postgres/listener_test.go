@@ -105,6 +105,28 @@ func (h hookHandler) Handle(ctx context.Context, r slog.Record) error {
 	return h.Handler.Handle(ctx, r)
 }
 
+// mustRunListener runs l until the test ends (or cancel), and waits for its
+// first LISTEN; stopped is closed when Run has returned.
+func mustRunListener(t *testing.T, l *postgres.Listener) (cancel context.CancelFunc, stopped <-chan struct{}) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	ready, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		l.Run(ctx, ready)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	select {
+	case <-ready:
+	case <-time.After(listenWait):
+		t.Fatal("listener not ready")
+	}
+	return cancel, done
+}
+
 // receiveEvents waits for the sink's next n events.
 func receiveEvents(tb testing.TB, sink *recordingSink, n int) []chat.Event {
 	tb.Helper()
@@ -165,21 +187,7 @@ func TestListener(t *testing.T) {
 	var reconnects atomic.Int32
 	l = postgres.NewListener(f.url, sink, logger, postgres.OnReconnect(func() { reconnects.Add(1) }))
 
-	ctx, cancel := context.WithCancel(context.Background())
-	ready, stopped := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(stopped)
-		l.Run(ctx, ready)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		<-stopped
-	})
-	select {
-	case <-ready:
-	case <-time.After(listenWait):
-		t.Fatal("listener not ready")
-	}
+	cancel, stopped := mustRunListener(t, l)
 	if !l.Connected() || l.Backend() == 0 || l.Ready() != nil {
 		t.Fatalf("after ready: Connected() = %v, Backend() = %d, Ready() = %v", l.Connected(), l.Backend(), l.Ready())
 	}
@@ -512,21 +520,7 @@ func TestListenerSweep(t *testing.T) {
 	f := MustEventFixture(t, 4)
 	sink := &recordingSink{events: make(chan chat.Event, 1024)}
 	l := postgres.NewListener(f.url, sink, slog.New(slog.NewTextHandler(t.Output(), nil)))
-	ctx, cancel := context.WithCancel(context.Background())
-	ready, stopped := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(stopped)
-		l.Run(ctx, ready)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		<-stopped
-	})
-	select {
-	case <-ready:
-	case <-time.After(listenWait):
-		t.Fatal("listener not ready")
-	}
+	mustRunListener(t, l)
 	rooms := []string{f.MustRoom(t), f.MustRoom(t)}
 	posted := f.MustPost(t, rooms[0], "announced")
 	got := receiveEvents(t, sink, 3) // two member.joined, the post
@@ -598,21 +592,7 @@ func TestListenerLocal(t *testing.T) {
 			sink := &recordingSink{events: make(chan chat.Event, 1024)}
 			l := postgres.NewListener(url, sink, slog.New(slog.NewTextHandler(t.Output(), nil)))
 			f.db.DeliverLocally(l.Local)
-			ctx, cancel := context.WithCancel(context.Background())
-			ready, stopped := make(chan struct{}), make(chan struct{})
-			go func() {
-				defer close(stopped)
-				l.Run(ctx, ready)
-			}()
-			t.Cleanup(func() {
-				cancel()
-				<-stopped
-			})
-			select {
-			case <-ready:
-			case <-time.After(listenWait):
-				t.Fatal("listener not ready")
-			}
+			mustRunListener(t, l)
 			room := f.MustRoom(t)
 			var want []int64
 			var slowest time.Duration

@@ -79,14 +79,17 @@ func (db *DB) StreamBase(ctx context.Context, userID string, oldHorizon, maxHori
 	}
 	if horizon == "" {
 		// No rooms: the horizon alone.
-		err = db.pool.QueryRow(ctx, `SELECT CASE WHEN $1::text IS NULL THEN pg_snapshot_xmin(pg_current_snapshot())
-			ELSE LEAST(pg_snapshot_xmin(pg_current_snapshot()), $1::text::xid8) END::text`, limit).Scan(&horizon)
+		err = db.pool.QueryRow(ctx, `SELECT pg_snapshot_xmin(pg_current_snapshot())::text`).Scan(&horizon)
 		if err != nil {
 			return chat.StreamBase{}, dbError(err, "read horizon")
 		}
 	}
 	if base.Horizon, err = strconv.ParseUint(horizon, 10, 64); err != nil {
 		return chat.StreamBase{}, fmt.Errorf("parse horizon %q: %w", horizon, err)
+	}
+	if maxHorizon != 0 {
+		// The rooms' query capped it already; the horizon alone is not.
+		base.Horizon = min(base.Horizon, maxHorizon)
 	}
 	return base, nil
 }
@@ -101,11 +104,13 @@ func xid8Arg(x uint64) *string {
 }
 
 // heldHorizonsSQL reads the horizon and the hx of each held room's next
-// event (one probe of the room_events primary key each).
-const heldHorizonsSQL = `SELECT pg_snapshot_xmin(pg_current_snapshot())::text, t.ordinal, e.hx::text
-	FROM unnest($1::bigint[], $2::bigint[]) AS t(ordinal, seq)
-	JOIN rooms r ON r.ordinal = t.ordinal
-	JOIN room_events e ON e.room_id = r.id AND e.seq = t.seq + 1`
+// event (one probe of the room_events primary key each): one row with a
+// NULL ordinal when no room has one.
+const heldHorizonsSQL = `SELECT pg_snapshot_xmin(pg_current_snapshot())::text, n.ordinal, n.hx::text
+	FROM (SELECT 1) one LEFT JOIN (
+		SELECT t.ordinal, e.hx FROM unnest($1::bigint[], $2::bigint[]) AS t(ordinal, seq)
+		JOIN rooms r ON r.ordinal = t.ordinal
+		JOIN room_events e ON e.room_id = r.id AND e.seq = t.seq + 1) n ON true`
 
 // HeldHorizons implements chat.UserStreamLog.
 func (db *DB) HeldHorizons(ctx context.Context, held []chat.RoomPosition) (uint64, map[int64]uint64, error) {
@@ -122,22 +127,20 @@ func (db *DB) HeldHorizons(ctx context.Context, held []chat.RoomPosition) (uint6
 	next := make(map[int64]uint64, len(held))
 	var horizon string
 	for rows.Next() {
-		var ord int64
-		var hx string
+		var ord *int64
+		var hx *string
 		if err := rows.Scan(&horizon, &ord, &hx); err != nil {
 			return 0, nil, dbError(err, "read held rooms' horizons")
 		}
-		if next[ord], err = strconv.ParseUint(hx, 10, 64); err != nil {
-			return 0, nil, fmt.Errorf("parse hx %q: %w", hx, err)
+		if ord == nil {
+			continue
+		}
+		if next[*ord], err = strconv.ParseUint(*hx, 10, 64); err != nil {
+			return 0, nil, fmt.Errorf("parse hx %q: %w", *hx, err)
 		}
 	}
 	if err := rows.Err(); err != nil {
 		return 0, nil, dbError(err, "read held rooms' horizons")
-	}
-	if horizon == "" {
-		if err := db.pool.QueryRow(ctx, `SELECT pg_snapshot_xmin(pg_current_snapshot())::text`).Scan(&horizon); err != nil {
-			return 0, nil, dbError(err, "read horizon")
-		}
 	}
 	h, err := strconv.ParseUint(horizon, 10, 64)
 	if err != nil {

@@ -483,6 +483,7 @@ func (f *UserFeed) Rebase(ctx context.Context) error {
 // first transaction above the current horizon, which the cursor's reserve
 // has room for.
 func (f *UserFeed) capHorizon(ctx context.Context) (uint64, error) {
+	// A first pass that allocates nothing: a rebase almost always fits.
 	all := f.raw
 	for _, r := range f.rooms {
 		if !r.listed {

@@ -253,11 +253,7 @@ func TestUserFeedFullCursor(t *testing.T) {
 	fx := MustFeedFixture(t)
 	ctx := t.Context()
 	alice := MustUser(t, fx.db)
-	var rooms []string
-	for range 200 {
-		id, _ := MustRoom(t, fx.db, alice, 0)
-		rooms = append(rooms, id)
-	}
+	rooms := fx.mustRooms(t, alice, 200)
 	hold, err := fx.db.Pool().Begin(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -303,13 +299,7 @@ func TestUserFeedFullCursor(t *testing.T) {
 	if err := feed.Rebase(ctx); err != nil {
 		t.Fatal(err)
 	}
-	feed.pump(t, count(want))
-	if got := byRoom(feed.out); fmt.Sprint(got) != fmt.Sprint(want) {
-		t.Fatalf("emitted %v, want %v", got, want)
-	}
-	longest := slices.MaxFunc(feed.out, func(a, b emitted) int { return len(a.cursor) - len(b.cursor) })
-	t.Logf("%d frames, longest cursor %d characters", len(feed.out), len(longest.cursor))
-	fx.assertResumes(t, alice, feed.out[len(feed.out)-10:])
+	fx.assertDelivers(t, feed, alice, want)
 	replay, _ := fx.MustFeed(t, alice, feed.out[len(feed.out)-1].cursor)
 	if len(replay.out) != 0 {
 		t.Fatalf("resuming from the last cursor replayed %d frames", len(replay.out))
@@ -325,11 +315,7 @@ func TestUserFeedRebaseLagging(t *testing.T) {
 	fx := MustFeedFixture(t)
 	ctx := t.Context()
 	alice := MustUser(t, fx.db)
-	var rooms []string
-	for range 200 {
-		id, _ := MustRoom(t, fx.db, alice, 0)
-		rooms = append(rooms, id)
-	}
+	rooms := fx.mustRooms(t, alice, 200)
 	start := fx.lastSeqs(t, rooms)
 	feed, _ := fx.MustFeed(t, alice, "")
 	for _, id := range rooms {
@@ -342,11 +328,29 @@ func TestUserFeedRebaseLagging(t *testing.T) {
 	if !chat.CursorFits(feed.raw) {
 		t.Fatalf("cursor of %d bytes after the rebase", feed.raw)
 	}
+	fx.assertDelivers(t, feed, alice, want)
+}
+
+// mustRooms creates n rooms owned by userID.
+func (fx *feedFixture) mustRooms(t *testing.T, userID string, n int) []string {
+	t.Helper()
+	rooms := make([]string, 0, n)
+	for range n {
+		id, _ := MustRoom(t, fx.db, userID, 0)
+		rooms = append(rooms, id)
+	}
+	return rooms
+}
+
+// assertDelivers pumps feed until it has emitted want, checks it emitted
+// exactly that, and that its last cursors resume where they say.
+func (fx *feedFixture) assertDelivers(t *testing.T, feed *testFeed, userID string, want map[string][]int64) {
+	t.Helper()
 	feed.pump(t, count(want))
 	if got := byRoom(feed.out); fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("emitted %v, want %v", got, want)
 	}
 	longest := slices.MaxFunc(feed.out, func(a, b emitted) int { return len(a.cursor) - len(b.cursor) })
 	t.Logf("%d frames, longest cursor %d characters", len(feed.out), len(longest.cursor))
-	fx.assertResumes(t, alice, feed.out[len(feed.out)-10:])
+	fx.assertResumes(t, userID, feed.out[len(feed.out)-10:])
 }
